@@ -1,0 +1,61 @@
+"""PepperPy Cloud: price, ship and watch AI/RAG applications.
+
+The public API of seed 000, imported lazily so that ``import pepperpy.cloud``
+and the CLI start fast; each name loads its module on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "CloudProvider": "pepperpy.cloud.providers.base",
+    "AWSProvider": "pepperpy.cloud.providers.aws",
+    "AzureProvider": "pepperpy.cloud.providers.azure",
+    "GCPProvider": "pepperpy.cloud.providers.gcp",
+    "LocalProvider": "pepperpy.cloud.providers.local",
+    "KubernetesProvider": "pepperpy.cloud.providers.kubernetes",
+    "CostEstimator": "pepperpy.cloud.cost.estimator",
+    "Estimate": "pepperpy.cloud.cost.model",
+    "LineItem": "pepperpy.cloud.cost.model",
+    "Catalog": "pepperpy.cloud.catalog.store",
+    "PriceRow": "pepperpy.cloud.catalog.row",
+    "InstanceQuery": "pepperpy.cloud.catalog.query",
+    "Stack": "pepperpy.cloud.spec.stack",
+    "PepperpyCloudError": "pepperpy.cloud.errors",
+    "InputError": "pepperpy.cloud.errors",
+    "NotFoundError": "pepperpy.cloud.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from pepperpy.cloud.catalog.query import InstanceQuery
+    from pepperpy.cloud.catalog.row import PriceRow
+    from pepperpy.cloud.catalog.store import Catalog
+    from pepperpy.cloud.cost.estimator import CostEstimator
+    from pepperpy.cloud.cost.model import Estimate, LineItem
+    from pepperpy.cloud.errors import InputError, NotFoundError, PepperpyCloudError
+    from pepperpy.cloud.providers.aws import AWSProvider
+    from pepperpy.cloud.providers.azure import AzureProvider
+    from pepperpy.cloud.providers.base import CloudProvider
+    from pepperpy.cloud.providers.gcp import GCPProvider
+    from pepperpy.cloud.providers.kubernetes import KubernetesProvider
+    from pepperpy.cloud.providers.local import LocalProvider
+    from pepperpy.cloud.spec.stack import Stack
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pepperpy.cloud' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

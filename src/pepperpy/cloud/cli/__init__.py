@@ -1,0 +1,1 @@
+"""The ``pepperpy-cloud`` command line: one module per command group."""

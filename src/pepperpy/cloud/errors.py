@@ -1,0 +1,107 @@
+"""One exception hierarchy for PepperPy Cloud.
+
+Every error carries a message a user can act on: what failed, why, and what to
+do next. The CLI prints ``str(error)`` as one line and exits with ``exit_code``;
+the HTTP service maps ``http_status`` to the response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PepperpyCloudError(Exception):
+    """Root of every error PepperPy Cloud raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message}; {hint}")
+
+
+class InputError(PepperpyCloudError):
+    """Bad input from the user: a field, a file, an argument."""
+
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self, field: str, problem: str, *, hint: str | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}" if field else problem, hint=hint)
+
+
+class SpecError(InputError):
+    """A stack file or configuration object does not validate."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]], *, source: str | None = None) -> None:
+        self.errors = list(errors)
+        self.source = source
+        field, problem = self.errors[0] if self.errors else ("", "invalid specification")
+        extra = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field}", f"{problem}{extra}")
+
+    def lines(self) -> list[str]:
+        where = f"{self.source}: " if self.source else ""
+        return [f"{where}{field}: {problem}" for field, problem in self.errors]
+
+
+class NotFoundError(InputError):
+    """A named thing (provider, region, SKU) does not exist; lists the closest matches."""
+
+    http_status = 404
+
+    def __init__(
+        self,
+        field: str,
+        value: str,
+        kind: str,
+        *,
+        suggestions: Sequence[str] = (),
+        hint: str | None = None,
+    ) -> None:
+        self.value = value
+        self.kind = kind
+        self.suggestions = list(suggestions)
+        problem = f"unknown {kind} {value!r}"
+        if self.suggestions:
+            problem += "; closest: " + ", ".join(self.suggestions)
+        super().__init__(field, problem, hint=hint)
+
+
+class PriceUnknownError(PepperpyCloudError):
+    """No catalog row prices this item; the estimate must say 'unknown', never $0."""
+
+    exit_code = 3
+    http_status = 404
+
+
+class CatalogError(PepperpyCloudError):
+    """A price source could not be read or imported."""
+
+    exit_code = 1
+    http_status = 502
+
+
+class MissingDependencyError(PepperpyCloudError):
+    """An optional extra is needed, e.g. ``pip install 'pepperpy-cloud[aws]'``."""
+
+    exit_code = 2
+    http_status = 501
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed",
+            hint=f"install it with: pip install 'pepperpy-cloud[{extra}]'",
+        )
+
+
+class NotSupportedError(PepperpyCloudError):
+    """A provider states, with a reason, that it cannot do this operation."""
+
+    exit_code = 2
+    http_status = 501

@@ -1,0 +1,1 @@
+"""Targets behind one contract (``base.CloudProvider``), looked up by name in ``registry``."""

@@ -1,0 +1,1 @@
+"""Pydantic models shared by stack files and the Python API."""
