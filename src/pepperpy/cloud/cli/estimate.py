@@ -36,7 +36,8 @@ def _format(fmt: str, as_json: bool) -> str:
     return fmt
 
 
-def run_estimates(stack_path: Path, provider: str, region: str | None) -> list[Estimate]:
+def run_estimates(stack_path: Path, provider: str, region: str | None, strict: bool = False
+                  ) -> list[Estimate]:
     from pepperpy.cloud.cost.estimator import CostEstimator
     from pepperpy.cloud.spec.stack import Stack
 
@@ -47,7 +48,12 @@ def run_estimates(stack_path: Path, provider: str, region: str | None) -> list[E
         from pepperpy.cloud.errors import InputError
 
         raise InputError("--region", "a region belongs to one provider; use it with --provider aws|azure|gcp")
-    return [CostEstimator(p).estimate_stack(stack, region=region) for p in providers]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [CostEstimator(p).estimate_stack(stack, region=region, strict=strict)
+                for p in providers]
 
 
 def _line_rows(est: Estimate) -> list[list[str]]:
@@ -104,6 +110,8 @@ def estimate(
                                help="Region of that provider (default: the stack's, or its nearest equivalent)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or html."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    strict: bool = typer.Option(False, "--strict",
+                                help="Fail (exit 2) on an instance or class the catalog does not know."),
 ) -> None:
     """Monthly cost of a stack, line by line, with spot and commitment alternatives.
 
@@ -118,7 +126,7 @@ def estimate(
     from pepperpy.cloud.cli import output
 
     kind = _format(fmt, as_json)
-    estimates = run_estimates(stack, provider, region)
+    estimates = run_estimates(stack, provider, region, strict)
     if kind == "json":
         output.emit_json({"stack": str(stack), "estimates": [e.to_dict() for e in estimates]})
     elif kind == "csv":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,13 @@ from pepperpy.cloud.catalog.row import HOURS_PER_MONTH, PROVIDERS, PriceRow
 from pepperpy.cloud.catalog.store import Catalog, closest
 from pepperpy.cloud.cost.mapping import DEFAULT_SKUS, MANAGED_SERVICES, normalize_instance
 from pepperpy.cloud.cost.model import Alternative, Estimate, LineItem
+from pepperpy.cloud.cost.specs import (
+    AZURE_DISK_TIERS,
+    CACHE_MEMORY_GIB,
+    DATABASE_SIZES,
+    azure_disk_tier,
+    memorystore_tier,
+)
 from pepperpy.cloud.errors import InputError, NotFoundError, NotSupportedError
 from pepperpy.cloud.spec.quantities import parse_amount, parse_count, parse_cpu, parse_size_gb
 
@@ -58,6 +65,18 @@ class _Context:
     catalog: Catalog
     provider: str
     region: str
+    strict: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def unknown_sku(self, exc: NotFoundError, component: str, service: str, quantity: Decimal,
+                    unit: str) -> LineItem:
+        """An unknown SKU: raise when strict, else warn and keep the line unpriced."""
+        if self.strict:
+            raise exc
+        self.warnings.append(str(exc))
+        warnings.warn(f"{exc}; this line is left unpriced (unknown), not $0", stacklevel=4)
+        return LineItem(component, service, self.managed(service), exc.value, self.region,
+                        quantity, unit, None, None, note=str(exc))
 
     @property
     def managed(self) -> Callable[[str], str]:
@@ -131,9 +150,12 @@ def price_compute(ctx: _Context, res: Mapping[str, Any], where: str, name: str) 
     count = Decimal(parse_count(_get(res, "count", default=1), f"{where}.count"))
     sku = _get(res, "instance_type")
     sku = normalize_instance(ctx.provider, str(sku)) if sku else _fit_instance(ctx, res, where)
-    rows = ctx.catalog.require(ctx.provider, "compute", sku, region=ctx.region,
-                               field=f"{where}.instance_type", unit="hour")
     hours = parse_amount(_get(res, "hours", default=HOURS_PER_MONTH), f"{where}.hours")
+    try:
+        rows = ctx.catalog.require(ctx.provider, "compute", sku, region=ctx.region,
+                                   field=f"{where}.instance_type", unit="hour")
+    except NotFoundError as exc:
+        return [ctx.unknown_sku(exc, name, "compute", count * hours, "hour")]
     note = "" if _get(res, "instance_type") else "cheapest fit"
     if not rows:
         return [LineItem(name, "compute", ctx.managed("compute"), sku, ctx.region, count * hours,
@@ -164,19 +186,35 @@ def price_block_storage(ctx: _Context, res: Mapping[str, Any], where: str, name:
     size = _size(res, where, "size_gb", "size")
     count = Decimal(parse_count(_get(res, "count", default=1), f"{where}.count"))
     sku = str(_get(res, "volume_type", "sku", default=DEFAULT_SKUS.get((ctx.provider, "block_storage"), "")))
-    return [ctx.line(name, "block_storage", sku, size * count, "GB-month")]
+    if ctx.provider == "azure" and sku in AZURE_DISK_TIERS:
+        tier = azure_disk_tier(float(size), sku)
+        return [ctx.line(name, "block_storage", tier, count, "month",
+                         note=f"{size} GB fits a {tier} disk")]
+    note = "pd-balanced is not in the catalog; priced as pd-ssd" if sku == "pd-ssd" and not _get(
+        res, "volume_type", "sku") else ""
+    return [ctx.line(name, "block_storage", sku, size * count, "GB-month", note=note)]
 
 
 def _instance_line(ctx: _Context, service: str, res: Mapping[str, Any], where: str, name: str,
-                   count: Decimal) -> LineItem:
-    sku = _get(res, "instance_type", "node_type", "tier")
-    sku = str(sku) if sku else DEFAULT_SKUS.get((ctx.provider, service), "")
+                   count: Decimal, *, sku: str | None = None, note: str = "") -> LineItem:
+    sku = sku or str(_get(res, "instance_type", "node_type", "tier", default="")) or \
+        DEFAULT_SKUS.get((ctx.provider, service), "")
+    if service != "database":
+        sku = normalize_instance(ctx.provider, sku) if service == "compute" else sku
     if not ctx.catalog.find(ctx.provider, service, sku, pricing_model=None):
-        raise NotFoundError(f"{where}.instance_type", sku, f"{ctx.managed(service)} class",
+        exc = NotFoundError(f"{where}.instance_type", sku, f"{ctx.managed(service)} class",
                             suggestions=closest(sku, _hourly_skus(ctx, service)))
-    item = ctx.line(name, service, sku, count * HOURS_PER_MONTH, "hour")
+        return ctx.unknown_sku(exc, name, service, count * HOURS_PER_MONTH, "hour")
+    item = ctx.line(name, service, sku, count * HOURS_PER_MONTH, "hour", note=note)
     ctx.alternatives(item, count)
     return item
+
+
+def _cheapest_fitting(ctx: _Context, service: str, fits: Callable[[str], bool]) -> PriceRow | None:
+    rows = [r for r in ctx.catalog.rows
+            if r.provider == ctx.provider and r.service == service and r.region == ctx.region
+            and r.unit == "hour" and r.pricing_model == "on_demand" and fits(r.sku)]
+    return min(rows, key=lambda r: r.price, default=None)
 
 
 def _hourly_skus(ctx: _Context, service: str) -> list[str]:
@@ -186,33 +224,51 @@ def _hourly_skus(ctx: _Context, service: str) -> list[str]:
 
 def price_database(ctx: _Context, res: Mapping[str, Any], where: str, name: str) -> list[LineItem]:
     count = Decimal(parse_count(_get(res, "count", "instances", default=1), f"{where}.count"))
-    items = [_instance_line(ctx, "database", res, where, name, count)]
+    size = _get(res, "size")
+    if _get(res, "instance_type") is None and size is not None:
+        from pepperpy.cloud.cost.stack import DB_SIZES
+
+        if size not in DB_SIZES:
+            raise InputError(f"{where}.size", f"{size!r} is not one of {', '.join(DB_SIZES)}")
+        cpu, mem = DB_SIZES[size]
+        row = _cheapest_fitting(ctx, "database", lambda sku: (
+            lambda spec: spec is not None and spec[0] >= cpu and spec[1] >= mem)(
+                DATABASE_SIZES.get((ctx.provider, sku))))
+        if row is None:
+            items = [LineItem(name, "database", ctx.managed("database"), f"{size} ({cpu} vCPU, {mem} GiB)",
+                              ctx.region, count * HOURS_PER_MONTH, "hour", None, None,
+                              note="no database class of that size has a catalog price here")]
+        else:
+            items = [_instance_line(ctx, "database", res, where, name, count, sku=row.sku,
+                                    note=f"cheapest class with >= {cpu} vCPU, {mem} GiB")]
+    else:
+        items = [_instance_line(ctx, "database", res, where, name, count)]
     storage = _get(res, "size_gb", "storage", "storage_gb")
     if storage is not None:
-        size = parse_size_gb(storage, f"{where}.size_gb")
+        gb = parse_size_gb(storage, f"{where}.size_gb")
         sku = DEFAULT_SKUS.get((ctx.provider, "database_storage"), "")
-        items.append(ctx.line(f"{name} storage", "database", sku, size * count, "GB-month"))
+        items.append(ctx.line(f"{name} storage", "database", sku, gb * count, "GB-month"))
     return items
 
 
 def price_cache(ctx: _Context, res: Mapping[str, Any], where: str, name: str) -> list[LineItem]:
     count = Decimal(parse_count(_get(res, "count", "nodes", default=1), f"{where}.count"))
-    if _get(res, "instance_type", "node_type", "tier") is None and _get(res, "memory_gb", "memory"):
-        memory = parse_size_gb(_get(res, "memory_gb", "memory"), f"{where}.memory_gb")
-        per_gb = DEFAULT_SKUS.get((ctx.provider, "cache_per_gb"))
-        if per_gb:
-            return [ctx.line(name, "cache", per_gb, memory * count * HOURS_PER_MONTH, "GB-hour",
-                             note=f"{memory} GB capacity")]
-        fits = sorted((r for r in ctx.catalog.rows if r.provider == ctx.provider
-                       and r.service == "cache" and r.region == ctx.region and r.unit == "hour"
-                       and r.pricing_model == "on_demand" and (r.memory_gib or 0) >= float(memory)),
-                      key=lambda r: r.price)
-        if not fits:
-            return [LineItem(name, "cache", ctx.managed("cache"), f">= {memory} GB", ctx.region,
-                             count * HOURS_PER_MONTH, "hour", None, None,
-                             note="no cache node in the catalog has that much memory here")]
-        res = {**res, "instance_type": fits[0].sku}
-    return [_instance_line(ctx, "cache", res, where, name, count)]
+    memory_in = _get(res, "memory_gb", "memory")
+    if _get(res, "instance_type", "node_type", "tier") is not None or memory_in is None:
+        return [_instance_line(ctx, "cache", res, where, name, count)]
+    memory = parse_size_gb(memory_in, f"{where}.memory_gb")
+    if ctx.provider == "gcp":
+        tier = f"basic-{memorystore_tier(float(memory))}"
+        return [ctx.line(name, "cache", tier, memory * count * HOURS_PER_MONTH, "GB-hour",
+                         note=f"{memory} GB Basic tier")]
+    row = _cheapest_fitting(ctx, "cache", lambda sku: CACHE_MEMORY_GIB.get((ctx.provider, sku), 0)
+                            >= float(memory))
+    if row is None:
+        return [LineItem(name, "cache", ctx.managed("cache"), f">= {memory} GB", ctx.region,
+                         count * HOURS_PER_MONTH, "hour", None, None,
+                         note="no cache node with that much memory has a catalog price here")]
+    return [_instance_line(ctx, "cache", res, where, name, count, sku=row.sku,
+                           note=f"cheapest node with >= {memory} GB")]
 
 
 def price_queue(ctx: _Context, res: Mapping[str, Any], where: str, name: str) -> list[LineItem]:
@@ -221,12 +277,12 @@ def price_queue(ctx: _Context, res: Mapping[str, Any], where: str, name: str) ->
     if _get(res, "instance_type", "tier") or DEFAULT_SKUS.get((ctx.provider, "queue")):
         items.append(_instance_line(ctx, "queue", res, where, name, count))
     operations = _get(res, "operations", "messages")
-    if operations is not None:
+    if operations is not None and (ctx.provider, "queue_operations") in DEFAULT_SKUS:
         sku = DEFAULT_SKUS.get((ctx.provider, "queue_operations"), "")
         items.append(ctx.line(f"{name} operations", "queue", sku,
                               parse_amount(operations, f"{where}.operations"), "operation"))
     data = _get(res, "data_gb", "throughput_gb")
-    if data is not None:
+    if data is not None and (ctx.provider, "queue_throughput") in DEFAULT_SKUS:
         sku = DEFAULT_SKUS.get((ctx.provider, "queue_throughput"), "")
         items.append(ctx.line(f"{name} throughput", "queue", sku,
                               parse_size_gb(data, f"{where}.data_gb"), "GiB"))
@@ -289,8 +345,8 @@ def price_monitoring(ctx: _Context, res: Mapping[str, Any], where: str, name: st
     for key, unit in (("metrics", "metric-month"), ("alarms", "alarm-month"),
                       ("dashboards", "dashboard-month")):
         amount = _get(res, key)
-        if amount is not None:
-            sku = DEFAULT_SKUS.get((ctx.provider, f"monitoring_{key}"), "")
+        if amount is not None and amount != 0:
+            sku = DEFAULT_SKUS.get((ctx.provider, f"monitoring_{key}"), f"{key} (no catalog SKU)")
             items.append(ctx.line(f"{name} {key}", "monitoring", sku,
                                   parse_amount(amount, f"{where}.{key}"), unit))
     if not items:
@@ -350,19 +406,19 @@ class CostEstimator:
     def catalog(self) -> Catalog:
         return self._catalog or default_catalog()
 
-    def _context(self, region: str | None) -> _Context:
+    def _context(self, region: str | None, strict: bool = False) -> _Context:
         region = region or self.region
         known = self.catalog.regions(self.provider_name)
         if region not in known:
             raise NotFoundError("region", region, f"{self.provider_name} region",
                                 suggestions=closest(region, known),
                                 hint="run 'pepperpy-cloud catalog info' for covered regions")
-        return _Context(self.catalog, self.provider_name, region)
+        return _Context(self.catalog, self.provider_name, region, strict)
 
     def estimate_monthly_cost(self, resources: Iterable[Mapping[str, Any]], *,
                               region: str | None = None, strict: bool = False) -> Estimate:
         """Price each resource; unknown SKUs warn (or raise with ``strict``) and stay unpriced."""
-        ctx = self._context(region)
+        ctx = self._context(region, strict)
         estimate = Estimate(provider=ctx.provider, region=ctx.region)
         for i, res in enumerate(resources):
             where = f"resources[{i}]"
@@ -373,33 +429,25 @@ class CostEstimator:
                 raise NotFoundError(f"{where}.type", kind, "resource type",
                                     suggestions=closest(kind, PRICERS) or sorted(PRICERS))
             name = str(res.get("name") or f"{kind}-{i}")
-            try:
-                estimate.items.extend(PRICERS[kind](ctx, res, where, name))
-            except NotFoundError as exc:
-                if strict or exc.kind.endswith("region") or "resource type" in exc.kind:
-                    raise
-                estimate.warnings.append(str(exc))
-                warnings.warn(f"{exc}; this line is left unpriced (unknown), not $0",
-                              stacklevel=2)
-                estimate.items.append(LineItem(name, kind, ctx.managed(kind), exc.value, ctx.region,
-                                               Decimal(0), "", None, None, note=str(exc)))
+            estimate.items.extend(PRICERS[kind](ctx, res, where, name))
+        estimate.warnings.extend(ctx.warnings)
         return estimate
 
-    def estimate_stack(self, stack: Any, *, region: str | None = None) -> Estimate:
+    def estimate_stack(self, stack: Any, *, region: str | None = None, strict: bool = False
+                       ) -> Estimate:
         """Price a whole stack (``pepperpy.yaml`` or a Stack model) on this provider."""
         from pepperpy.cloud.cost.stack import stack_resources
 
-        ctx_region = region or (stack.region if stack.provider == self.provider_name and stack.region
-                                else None)
+        ctx_region = region or stack.regions.get(self.provider_name) or (
+            stack.region if stack.provider == self.provider_name and stack.region else None)
         if ctx_region is None:
             from pepperpy.cloud.catalog.regions import equivalent
 
             source = stack.provider if stack.provider in PROVIDERS else "aws"
             ctx_region = (equivalent(source, stack.region, self.provider_name) if stack.region
                           else self.region)
-        estimate = self.estimate_monthly_cost(stack_resources(stack, self.provider_name),
-                                              region=ctx_region, strict=True)
-        return estimate
+        return self.estimate_monthly_cost(stack_resources(stack, self.provider_name),
+                                          region=ctx_region, strict=strict)
 
     def get_actual_costs(self, time_range: object = None, group_by: str = "service"
                          ) -> dict[str, Decimal]:

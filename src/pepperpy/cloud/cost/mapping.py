@@ -31,7 +31,42 @@ MANAGED_SERVICES: dict[str, dict[str, str]] = {
 }
 
 # Default catalog SKU per (provider, service) when a resource does not name one.
-DEFAULT_SKUS: dict[tuple[str, str], str] = {}
+DEFAULT_SKUS: dict[tuple[str, str], str] = {
+    ("aws", "object_storage"): "standard",
+    ("aws", "block_storage"): "gp3",
+    ("aws", "database_storage"): "gp3",
+    ("aws", "kubernetes"): "eks-cluster",
+    ("aws", "load_balancer"): "alb-hour",
+    ("aws", "load_balancer_lcu"): "alb-lcu",
+    ("aws", "egress"): "internet-egress",
+    ("aws", "queue"): "mq.t2.micro",
+    ("aws", "serverless_requests"): "lambda-requests",
+    ("aws", "serverless_duration"): "lambda-duration",
+    ("aws", "monitoring_metrics"): "cloudwatch-metric",
+    ("aws", "monitoring_alarms"): "cloudwatch-alarm-standard",
+    ("aws", "monitoring_dashboards"): "cloudwatch-dashboard",
+    ("azure", "object_storage"): "hot-lrs",
+    ("azure", "block_storage"): "premium",
+    ("azure", "database_storage"): "storage",
+    ("azure", "kubernetes"): "standard-uptime-sla",
+    ("azure", "load_balancer"): "lb-rule",
+    ("azure", "load_balancer_data"): "standard-data-processed",
+    ("azure", "egress"): "internet-egress",
+    ("azure", "queue_operations"): "servicebus-standard-operations",
+    ("azure", "serverless_requests"): "functions-executions",
+    ("azure", "serverless_duration"): "functions-execution-time",
+    ("azure", "monitoring_alarms"): "metric-alert-time-series",
+    ("gcp", "object_storage"): "standard",
+    ("gcp", "block_storage"): "pd-ssd",
+    ("gcp", "database_storage"): "cloudsql-ssd-zonal",
+    ("gcp", "kubernetes"): "gke-cluster-management",
+    ("gcp", "load_balancer"): "forwarding-rule",
+    ("gcp", "load_balancer_data"): "ingress-data-processed",
+    ("gcp", "egress"): "internet-egress",
+    ("gcp", "queue_throughput"): "pubsub-message-ingestion",
+    ("gcp", "serverless_requests"): "cloud-run-requests",
+    ("gcp", "serverless_duration"): "cloud-run-memory",
+}
 
 # Aliases users write for a provider's SKU (seed 004 writes "B2s" for "Standard_B2s").
 def normalize_instance(provider: str, name: str) -> str:

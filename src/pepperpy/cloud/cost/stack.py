@@ -33,7 +33,7 @@ def _fit(spec: Any, provider: str) -> dict[str, Any]:
 
 def _component(name: str, comp: Component, provider: str) -> list[dict[str, Any]]:
     explicit = comp.instance_for(provider)
-    if comp.kind == "nginx":
+    if comp.kind == "nginx" or comp.colocate_with:
         return []
     if comp.managed and comp.kind == "redis":
         res: dict[str, Any] = {"type": "cache", "name": name, "count": comp.replicas}

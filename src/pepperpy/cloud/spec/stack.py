@@ -128,6 +128,7 @@ class Component(Sized):
     storage: str | int | None = None
     replicas: int = Field(1, ge=1)
     managed: bool = True
+    colocate_with: str | None = Field(None, description="a service whose machine also runs this")
     memory: str | int | float = "1Gi"
 
     @field_validator("storage")
@@ -171,6 +172,8 @@ class Stack(_Model):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     provider: Provider = "local"
     region: str | None = None
+    regions: dict[Literal["aws", "azure", "gcp"], str] = Field(
+        default_factory=dict, description="region per cloud for estimates on several clouds")
     hosting: Literal["vm", "kubernetes"] = "vm"
     services: dict[str, Service] = Field(default_factory=dict)
     components: dict[str, Component] = Field(default_factory=dict)
@@ -183,6 +186,10 @@ class Stack(_Model):
     def _has_something(self) -> Stack:
         if not self.services and not self.components:
             raise ValueError("a stack needs at least one service or component")
+        for name, comp in self.components.items():
+            if comp.colocate_with and comp.colocate_with not in self.services:
+                raise ValueError(f"components.{name}.colocate_with: no service named "
+                                 f"{comp.colocate_with!r} (services: {', '.join(self.services)})")
         return self
 
     @classmethod

@@ -76,7 +76,7 @@ def parse(text: str, *, provider: str | None, as_of: date, source: str) -> Impor
     cloud = guess_provider(header, provider)
     col = {name: i for i, name in enumerate(header)}
     on_demand: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    accelerators: dict[tuple[str, str, str, int], Decimal] = {}
+    accelerators: dict[tuple[str, str, str, int], tuple[Decimal, str]] = {}
     for line, cells in enumerate(reader, start=2):
         if len(cells) < len(header):
             result.skip("truncated line")
@@ -134,7 +134,8 @@ def _base_fields(rec: dict[str, str], cloud: str, as_of: date, source: str, line
 
 
 def _accelerator(rec: dict[str, str], cloud: str, as_of: date, source: str, line: int,
-                 result: ImportResult, accelerators: dict[tuple[str, str, str, int], Decimal]) -> None:
+                 result: ImportResult,
+                 accelerators: dict[tuple[str, str, str, int], tuple[Decimal, str]]) -> None:
     name, count = rec.get("AcceleratorName", ""), rec.get("AcceleratorCount", "")
     price = _dec(rec["Price"])
     if not name or not count or price is None:
@@ -142,7 +143,7 @@ def _accelerator(rec: dict[str, str], cloud: str, as_of: date, source: str, line
         return
     n = int(float(count))
     zone = rec.get("AvailabilityZone", "")
-    accelerators[(name, rec["Region"], zone, n)] = price
+    accelerators[(name, rec["Region"], zone, n)] = (price, f"{source}#L{line}")
     common = {"provider": cloud, "service": "accelerator", "sku": name, "region": rec["Region"],
               "zone": zone, "unit": "hour", "currency": "USD", "as_of": as_of,
               "source": f"{source}#L{line}", "gpu_model": name, "gpu_count": n,
@@ -150,7 +151,7 @@ def _accelerator(rec: dict[str, str], cloud: str, as_of: date, source: str, line
     result.rows.append(PriceRow(**common, pricing_model="on_demand", price=price))
     spot = _dec(rec.get("SpotPrice", ""))
     if spot is not None:
-        accelerators[(name + "#spot", rec["Region"], zone, n)] = spot
+        accelerators[(name + "#spot", rec["Region"], zone, n)] = (spot, f"{source}#L{line}")
         result.rows.append(PriceRow(**common, pricing_model="spot", price=spot))
 
 
@@ -165,7 +166,9 @@ def builtin_gpus(machine_type: str) -> tuple[str, int] | None:
     return None
 
 
-def _gcp_combined(rows: list[PriceRow], accelerators: dict[tuple[str, str, str, int], Decimal]) -> list[PriceRow]:
+def _gcp_combined(rows: list[PriceRow],
+                  accelerators: dict[tuple[str, str, str, int], tuple[Decimal, str]]
+                  ) -> list[PriceRow]:
     """Replace each bare a2/a3/g2 VM row by VM + built-in GPUs, zone by zone."""
     combined: list[PriceRow] = []
     replaced: set[int] = set()
@@ -182,14 +185,14 @@ def _gcp_combined(rows: list[PriceRow], accelerators: dict[tuple[str, str, str, 
         if not per_zone:
             continue
         replaced.add(id(row))
-        if not row.zone and len(set(per_zone.values())) == 1:
+        if not row.zone and len({p for p, _ in per_zone.values()}) == 1:
             per_zone = {"": next(iter(per_zone.values()))}
-        for zone, gpu_price in per_zone.items():
+        for zone, (gpu_price, gpu_source) in per_zone.items():
             combined.append(PriceRow(
                 provider=row.provider, service="compute", sku=row.sku, region=row.region,
                 zone=zone, pricing_model=row.pricing_model, unit="hour",
                 price=row.price + gpu_price, currency=row.currency, as_of=row.as_of,
-                source=row.source, vcpus=row.vcpus, memory_gib=row.memory_gib, gpu_model=gpu,
+                source=f"{row.source} + L{gpu_source.rpartition('#L')[2]}", vcpus=row.vcpus, memory_gib=row.memory_gib, gpu_model=gpu,
                 gpu_count=n, arch=row.arch,
                 description=f"VM {row.price} + {n} x {gpu} {gpu_price} (accelerator row, same region)",
             ))
