@@ -17,6 +17,7 @@ from pepperpy.cloud.catalog.regions import in_area
 from pepperpy.cloud.catalog.row import PriceRow
 
 NANO = Decimal(10**9)
+GIB_IN_GB = 1.073741824
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class InstanceQuery:
     memory_gib: float | None = None
     gpu: str | None = None
     gpu_count: int | None = None
-    gpu_memory_gib: float | None = None
+    gpu_memory_gb: float | None = None
     max_price: Decimal | None = None
     providers: Sequence[str] | None = None
     regions: Sequence[str] | None = None
@@ -61,8 +62,10 @@ class InstanceTable:
         self.vcpus = np.fromiter((r.vcpus or 0.0 for r in rows), dtype=np.float32, count=n)
         self.memory = np.fromiter((r.memory_gib or 0.0 for r in rows), dtype=np.float32, count=n)
         self.gpu_count = np.fromiter((r.gpu_count for r in rows), dtype=np.int32, count=n)
-        self.gpu_memory = np.fromiter((r.gpu_memory_gib or 0.0 for r in rows), dtype=np.float32,
-                                      count=n)
+        # GPU memory is compared in decimal GB, rounded to 0.1, as vendors advertise it
+        # (AWS reports an A10G as 22,888 MiB: "24 GB").
+        self.gpu_memory = np.fromiter((round((r.gpu_memory_gib or 0.0) * GIB_IN_GB, 1) for r in rows),
+                                      dtype=np.float32, count=n)
         self.price = np.fromiter((int(r.price * NANO) for r in rows), dtype=np.int64, count=n)
         self.provider, self.provider_codes = self._codes([r.provider for r in rows])
         self.region, self.region_codes = self._codes([r.region for r in rows])
@@ -90,8 +93,8 @@ class InstanceTable:
             m &= self._isin(self.gpu, self.gpu_codes, [q.gpu.upper()])
         if q.gpu_count is not None:
             m &= self.gpu_count >= q.gpu_count
-        if q.gpu_memory_gib is not None:
-            m &= self.gpu_memory >= q.gpu_memory_gib
+        if q.gpu_memory_gb is not None:
+            m &= self.gpu_memory >= q.gpu_memory_gb
         if q.max_price is not None:
             m &= self.price <= int(q.max_price * NANO)
         if q.providers:

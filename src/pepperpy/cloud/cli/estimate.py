@@ -144,11 +144,12 @@ def compare_rows(estimates: list[Estimate]) -> list[dict[str, Any]]:
     cheapest = min((e for e in estimates if e.complete), key=lambda e: e.total, default=None)
     rows = []
     for e in estimates:
+        models = e.savings()
         rows.append({
             "provider": e.provider, "region": e.region, "on_demand": e.total,
-            "spot": e.total_with("spot"), "reserved_1y": e.total_with("reserved_1y"),
-            "reserved_3y": e.total_with("reserved_3y"), "unpriced": len(e.unknown),
-            "cheapest": e is cheapest,
+            **{m: e.total_with(m) if m in models else None
+               for m in ("spot", "reserved_1y", "reserved_3y")},
+            "unpriced": len(e.unknown), "cheapest": e is cheapest,
         })
     return rows
 
@@ -168,7 +169,7 @@ def compare(
     estimates = run_estimates(stack, "all", None)
     rows = compare_rows(estimates)
     if as_json:
-        output.emit_json([{k: (str(v) if not isinstance(v, bool | int | str) else v)
+        output.emit_json([{k: (str(v) if v is not None and not isinstance(v, bool | int | str) else v)
                            for k, v in r.items()} for r in rows])
         return
     from rich.table import Table
@@ -178,9 +179,10 @@ def compare(
               "unpriced", ""):
         table.add_column(h, justify="right" if h not in ("provider", "region", "") else "left")
     for r in rows:
-        table.add_row(r["provider"], r["region"], output.money(r["on_demand"]),
-                      output.money(r["spot"]), output.money(r["reserved_1y"]),
-                      output.money(r["reserved_3y"]), str(r["unpriced"]),
+        alt = [output.money(r[m]) if r[m] is not None else "-"
+               for m in ("spot", "reserved_1y", "reserved_3y")]
+        table.add_row(r["provider"], r["region"], output.money(r["on_demand"]), *alt,
+                      str(r["unpriced"]),
                       "cheapest" if r["cheapest"] else "")
     out = output.console()
     out.print(table)

@@ -94,12 +94,11 @@ def get_source(name: str) -> PriceSource:
 
 
 def _load_builtin() -> None:
-    if _REGISTRY:
-        return
     from pepperpy.cloud.catalog.sources import (  # noqa: F401
         aws_offer,
         azure_retail,
         gcp_billing,
+        normalized_csv,
         skypilot_csv,
     )
 

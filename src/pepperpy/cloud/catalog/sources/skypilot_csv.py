@@ -39,9 +39,17 @@ _G2_GPUS = {"g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-sta
             "g2-standard-32": 1, "g2-standard-24": 2, "g2-standard-48": 4, "g2-standard-96": 8}
 
 
+# Memory per GPU (GiB) from the vendors' spec sheets, for files whose GpuInfo omits it.
+GPU_MEMORY_GIB = {"T4": 16, "L4": 24, "A10": 24, "A10G": 24, "L40S": 48, "A100": 40,
+                  "A100-80GB": 80, "H100": 80, "H100-MEGA": 80, "H200": 141, "V100": 16,
+                  "V100-32GB": 32, "P100": 16, "K80": 12, "M60": 8}
+
+
 def guess_provider(header: list[str], hint: str | None) -> str:
     if hint:
         return hint
+    if "Generation" in header:
+        return "azure"
     if "Arch" in header and header.index("AcceleratorName") < header.index("vCPUs"):
         return "aws"
     if header[:3] == ["InstanceType", "vCPUs", "MemoryGiB"]:
@@ -128,9 +136,16 @@ def _base_fields(rec: dict[str, str], cloud: str, as_of: date, source: str, line
         "memory_gib": _f(rec["MemoryGiB"]),
         "gpu_model": rec.get("AcceleratorName", "") or "",
         "gpu_count": int(float(count)) if count else 0,
-        "gpu_memory_gib": int(gpu_mem.group(1)) / 1024 if gpu_mem else None,
+        "gpu_memory_gib": _gpu_memory(gpu_mem, rec.get("AcceleratorName", ""), count),
         "arch": rec.get("Arch", "") or ("arm64" if rec["InstanceType"].startswith("t2a") else "x86_64"),
     }
+
+
+def _gpu_memory(match: re.Match[str] | None, name: str, count: str) -> float | None:
+    if match:
+        return int(match.group(1)) / 1024
+    per_gpu = GPU_MEMORY_GIB.get(name or "")
+    return per_gpu * int(float(count)) if per_gpu and count else None
 
 
 def _accelerator(rec: dict[str, str], cloud: str, as_of: date, source: str, line: int,
@@ -194,6 +209,7 @@ def _gcp_combined(rows: list[PriceRow],
                 price=row.price + gpu_price, currency=row.currency, as_of=row.as_of,
                 source=f"{row.source} + L{gpu_source.rpartition('#L')[2]}", vcpus=row.vcpus, memory_gib=row.memory_gib, gpu_model=gpu,
                 gpu_count=n, arch=row.arch,
+                gpu_memory_gib=GPU_MEMORY_GIB.get(gpu, 0) * n or None,
                 description=f"VM {row.price} + {n} x {gpu} {gpu_price} (accelerator row, same region)",
             ))
     rows[:] = [r for r in rows if id(r) not in replaced]
