@@ -21,7 +21,7 @@ class PriceServer:
         routes, requests = self.routes, self.requests
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 requests.append(self.path)
                 status, body, ctype = routes.get(self.path, (404, b"not found", "text/plain"))
                 self.send_response(status)

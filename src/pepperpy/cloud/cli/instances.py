@@ -12,7 +12,8 @@ def instances(
     memory: float = typer.Option(None, "--memory", help="At least this many GiB of memory."),
     gpu: str = typer.Option(None, "--gpu", help="GPU model: T4, L4, A10G, A10, A100, H100, L40S..."),
     gpu_count: int = typer.Option(None, "--gpu-count", min=1, help="At least this many GPUs."),
-    gpu_memory: float = typer.Option(None, "--gpu-memory", help="At least this many GB of GPU memory in total (as vendors advertise: an A10G has 24)."),
+    gpu_memory: float = typer.Option(
+        None, "--gpu-memory", help="At least this many GB of GPU memory in total, as vendors advertise it (A10G: 24)."),
     max_price: str = typer.Option(None, "--max-price", help="Highest hourly price in USD."),
     spot: bool = typer.Option(False, "--spot", help="Spot/preemptible prices instead of on-demand."),
     provider: list[str] = typer.Option(None, "--provider", "-p", help="aws, azure, gcp (repeatable)."),

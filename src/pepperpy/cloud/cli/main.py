@@ -56,7 +56,7 @@ def run() -> None:
         sys.stderr.write("aborted\n")
         sys.exit(130)
     except Exception as exc:  # click usage errors and friends
-        import click
+        import click  # type: ignore[import-not-found,unused-ignore]
 
         if isinstance(exc, click.ClickException):
             exc.show()

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pepperpy.cloud.errors import InputError
-from pepperpy.cloud.spec.quantities import parse_amount, parse_count, parse_cpu, parse_size_gb
+from pepperpy.cloud.spec.quantities import parse_amount, parse_cpu, parse_size_gb
 
 Provider = Literal["aws", "azure", "gcp", "local", "kubernetes"]
 CLOUDS = ("aws", "azure", "gcp")
@@ -78,7 +78,7 @@ class Sized(_Model):
 
     def instance_for(self, provider: str) -> str | None:
         if isinstance(self.instance_type, dict):
-            return self.instance_type.get(provider)  # type: ignore[call-overload,no-any-return]
+            return self.instance_type.get(provider)  # type: ignore[call-overload]
         return self.instance_type if provider in CLOUDS and self.instance_type else None
 
 

@@ -25,7 +25,7 @@ from pepperpy.cloud.catalog.sources.base import (
     read_text,
     register,
 )
-from pepperpy.cloud.errors import CatalogError, InputError
+from pepperpy.cloud.errors import CatalogError
 
 DEFAULT_URL = "https://prices.azure.com/api/retail/prices?$filter=serviceName%20eq%20%27Virtual%20Machines%27"
 MAX_PAGES = 10_000

@@ -159,7 +159,7 @@ def _accelerator(rec: dict[str, str], cloud: str, as_of: date, source: str, line
     n = int(float(count))
     zone = rec.get("AvailabilityZone", "")
     accelerators[(name, rec["Region"], zone, n)] = (price, f"{source}#L{line}")
-    common = {"provider": cloud, "service": "accelerator", "sku": name, "region": rec["Region"],
+    common: dict[str, Any] = {"provider": cloud, "service": "accelerator", "sku": name, "region": rec["Region"],
               "zone": zone, "unit": "hour", "currency": "USD", "as_of": as_of,
               "source": f"{source}#L{line}", "gpu_model": name, "gpu_count": n,
               "description": f"{n} x {name}, billed on top of the VM"}
@@ -207,7 +207,8 @@ def _gcp_combined(rows: list[PriceRow],
                 provider=row.provider, service="compute", sku=row.sku, region=row.region,
                 zone=zone, pricing_model=row.pricing_model, unit="hour",
                 price=row.price + gpu_price, currency=row.currency, as_of=row.as_of,
-                source=f"{row.source} + L{gpu_source.rpartition('#L')[2]}", vcpus=row.vcpus, memory_gib=row.memory_gib, gpu_model=gpu,
+                source=f"{row.source} + L{gpu_source.rpartition('#L')[2]}", vcpus=row.vcpus,
+                memory_gib=row.memory_gib, gpu_model=gpu,
                 gpu_count=n, arch=row.arch,
                 gpu_memory_gib=GPU_MEMORY_GIB.get(gpu, 0) * n or None,
                 description=f"VM {row.price} + {n} x {gpu} {gpu_price} (accelerator row, same region)",
