@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pepperpy.cloud.catalog.query import InstanceQuery, InstanceTable
 from pepperpy.cloud.catalog.row import PriceRow
-from pepperpy.cloud.catalog.store import DATA_DIR, Catalog
+from pepperpy.cloud.catalog.store import Catalog
 
 QUERY = InstanceQuery(vcpus=8, memory_gib=32, providers=["gcp"])
 SKY_QUERY = "8+", "32+"
