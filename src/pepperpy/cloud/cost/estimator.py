@@ -190,9 +190,7 @@ def price_block_storage(ctx: _Context, res: Mapping[str, Any], where: str, name:
         tier = azure_disk_tier(float(size), sku)
         return [ctx.line(name, "block_storage", tier, count, "month",
                          note=f"{size} GB fits a {tier} disk")]
-    note = "pd-balanced is not in the catalog; priced as pd-ssd" if sku == "pd-ssd" and not _get(
-        res, "volume_type", "sku") else ""
-    return [ctx.line(name, "block_storage", sku, size * count, "GB-month", note=note)]
+    return [ctx.line(name, "block_storage", sku, size * count, "GB-month")]
 
 
 def _instance_line(ctx: _Context, service: str, res: Mapping[str, Any], where: str, name: str,

@@ -57,7 +57,7 @@ DEFAULT_SKUS: dict[tuple[str, str], str] = {
     ("azure", "serverless_duration"): "functions-execution-time",
     ("azure", "monitoring_alarms"): "metric-alert-time-series",
     ("gcp", "object_storage"): "standard",
-    ("gcp", "block_storage"): "pd-ssd",
+    ("gcp", "block_storage"): "pd-balanced",
     ("gcp", "database_storage"): "cloudsql-ssd-zonal",
     ("gcp", "kubernetes"): "gke-cluster-management",
     ("gcp", "load_balancer"): "forwarding-rule",
