@@ -151,7 +151,13 @@ class Catalog:
 
 
 def _source_name(source: str) -> str:
-    return source.split("#")[0].split("@")[0]
+    """A short label: 'owner/repo .../file' for GitHub sources, the URL's host and path otherwise."""
+    base = source.split("#")[0].split(" + ")[0]
+    if base.startswith("github:"):
+        path, _, commit = base.removeprefix("github:").partition("@")
+        parts = path.split("/")
+        return f"{'/'.join(parts[:2])} .../{parts[-1]}" + (f"@{commit[:8]}" if commit else "")
+    return base
 
 
 def closest(value: str, candidates: Iterable[str], n: int = 5) -> list[str]:

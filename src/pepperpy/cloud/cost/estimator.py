@@ -83,11 +83,9 @@ class _Context:
         return lambda service: MANAGED_SERVICES.get(service, {}).get(self.provider, service)
 
     def line(self, component: str, service: str, sku: str, quantity: Decimal, unit: str,
-             *, note: str = "", hourly_units: Decimal | None = None) -> LineItem:
+             *, note: str = "") -> LineItem:
         """Price ``quantity`` of ``unit`` for ``sku``; unknown when no row exists here."""
         rows = self.catalog.find(self.provider, service, sku, region=self.region, unit=unit)
-        if hourly_units is not None:
-            quantity = hourly_units * HOURS_PER_MONTH
         if not rows:
             elsewhere = sorted({r.region for r in self.catalog.find(self.provider, service, sku,
                                                                     unit=unit)})

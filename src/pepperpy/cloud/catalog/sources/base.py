@@ -9,7 +9,7 @@ never mistaken for a complete one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -149,6 +149,3 @@ def parse_json(text: str, where: str) -> object:
             hint="download it again; nothing was imported from it",
         ) from None
 
-
-def iter_nonempty(values: Iterable[str | None]) -> Iterator[str]:
-    return (v for v in values if v)
