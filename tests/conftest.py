@@ -73,7 +73,7 @@ def price_server(_price_server: PriceServer) -> Iterator[PriceServer]:
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own empty user data dir and a freshly loaded catalog."""
-    from pepperpy.cloud.cost.estimator import reset_default_catalog
+    from pepperpy.cloud.catalog.store import reset_default_catalog
 
     folder = tmp_path / "home"
     monkeypatch.setenv("PEPPERPY_CLOUD_HOME", str(folder))

@@ -40,7 +40,7 @@ def test_cheapest_fit_matches_brute_force(table: InstanceTable, query: InstanceQ
     best = table.cheapest(query)
     expected = _brute(table, query)
     assert best is not None and expected
-    assert (best.price, best.provider, best.sku, best.region) == expected[0] or best.price == expected[0][0]
+    assert best.price == expected[0][0]  # ties may differ in name, never in price
 
 
 def test_no_fit_returns_none(table: InstanceTable) -> None:

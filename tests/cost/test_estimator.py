@@ -103,9 +103,16 @@ def test_unknown_region_lists_closest() -> None:
 
 
 def test_strict_mode_raises_on_unknown_sku() -> None:
-    with pytest.raises(NotFoundError, match="closest"):
+    with pytest.raises(NotFoundError, match="closest: .*m5.large"):
         CostEstimator("aws").estimate_monthly_cost(
             [{"type": "compute", "instance_type": "m5.larg"}], strict=True)
+
+
+def test_instance_known_elsewhere_is_unpriced_with_the_regions_that_have_it() -> None:
+    est = CostEstimator("aws", region="ap-southeast-1").estimate_monthly_cost(
+        [{"type": "compute", "instance_type": "p5.48xlarge"}])
+    (item,) = est.unknown
+    assert "priced in" in item.note and "us-east-1" in item.note
 
 
 @pytest.mark.parametrize(("resource", "field"), [

@@ -8,7 +8,7 @@ from (``source``). Absent prices are absent rows: nothing here is ever 0 for
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -81,7 +81,6 @@ class PriceRow:
     gpu_memory_gib: float | None = None
     arch: str = ""
     description: str = ""
-    extra: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "price", clean_decimal(self.price))
@@ -119,5 +118,4 @@ class PriceRow:
         data["price"] = str(self.price)
         data["tier_start"] = str(self.tier_start)
         data["as_of"] = self.as_of.isoformat()
-        data["extra"] = dict(self.extra)
         return data

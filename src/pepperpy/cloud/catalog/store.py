@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pepperpy.cloud.catalog.row import PriceRow
-from pepperpy.cloud.errors import NotFoundError
 
 if TYPE_CHECKING:
     from pepperpy.cloud.catalog.query import InstanceTable
@@ -114,25 +113,18 @@ class Catalog:
         })
 
     def regions(self, provider: str, service: str | None = None) -> list[str]:
-        return sorted({r.region for r in self.rows
-                       if r.provider == provider and (service is None or r.service == service)})
+        return self._regions.get((provider, service), [])
+
+    @cached_property
+    def _regions(self) -> dict[tuple[str, str | None], list[str]]:
+        found: dict[tuple[str, str | None], set[str]] = defaultdict(set)
+        for row in self.rows:
+            found[(row.provider, row.service)].add(row.region)
+            found[(row.provider, None)].add(row.region)
+        return {key: sorted(regions) for key, regions in found.items()}
 
     def providers(self) -> list[str]:
         return sorted({r.provider for r in self.rows})
-
-    def require(self, provider: str, service: str, sku: str, *, region: str, field: str,
-                pricing_model: str = "on_demand", unit: str | None = None) -> list[PriceRow]:
-        """Like :meth:`find` but an unknown SKU or region is an error listing the closest names."""
-        if not self._by_sku.get((provider, service, sku)):
-            raise NotFoundError(field, sku, f"{provider} {service} SKU",
-                                suggestions=closest(sku, self.skus(provider, service)),
-                                hint="run 'pepperpy-cloud catalog info' to see what is covered")
-        rows = self.find(provider, service, sku, region=region, pricing_model=pricing_model, unit=unit)
-        if not rows and not self.find(provider, service, sku, region=region, pricing_model=None):
-            known = sorted({r.region for r in self._by_sku[(provider, service, sku)]})
-            raise NotFoundError(field, region, f"region for {provider} {sku}",
-                                suggestions=closest(region, known, 5) or known[:5])
-        return rows
 
     def coverage(self) -> list[Coverage]:
         groups: dict[tuple[str, str], list[PriceRow]] = defaultdict(list)
@@ -148,6 +140,23 @@ class Catalog:
                 sources=tuple(sorted({_source_name(r.source) for r in rows})),
             ))
         return out
+
+
+_DEFAULT: Catalog | None = None
+
+
+def default_catalog() -> Catalog:
+    """The bundled snapshot plus the user's cache, loaded once per process."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Catalog.load()
+    return _DEFAULT
+
+
+def reset_default_catalog() -> None:
+    """Forget the loaded catalog, e.g. after ``catalog update`` changed the cache."""
+    global _DEFAULT
+    _DEFAULT = None
 
 
 def _source_name(source: str) -> str:

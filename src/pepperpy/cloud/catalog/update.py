@@ -15,7 +15,7 @@ from typing import Any
 
 from pepperpy.cloud.catalog.sources import get_source
 from pepperpy.cloud.catalog.sources.normalized_csv import dumps, parse
-from pepperpy.cloud.catalog.store import cache_dir
+from pepperpy.cloud.catalog.store import cache_dir, reset_default_catalog
 from pepperpy.cloud.errors import CatalogError
 
 
@@ -43,8 +43,6 @@ def update_cache(source: str, *, url: str | None = None, file: Path | None = Non
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    from pepperpy.cloud.cost.estimator import reset_default_catalog
-
     reset_default_catalog()
     return {"source": importer.name, "imported": len(result.rows), "pages": result.pages,
             "skipped": dict(result.skipped), "path": str(path), "total_in_cache": len(merged)}

@@ -19,8 +19,8 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
 
       pepperpy-cloud catalog info
     """
+    from pepperpy.cloud.catalog.store import default_catalog
     from pepperpy.cloud.cli import output
-    from pepperpy.cloud.cost.estimator import default_catalog
 
     catalog = default_catalog()
     cov = catalog.coverage()

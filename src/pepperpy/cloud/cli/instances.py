@@ -36,8 +36,8 @@ def instances(
     from decimal import InvalidOperation
 
     from pepperpy.cloud.catalog.query import InstanceQuery
+    from pepperpy.cloud.catalog.store import default_catalog
     from pepperpy.cloud.cli import output
-    from pepperpy.cloud.cost.estimator import default_catalog
     from pepperpy.cloud.errors import InputError, NotFoundError
 
     for p in provider or []:

@@ -16,7 +16,7 @@ from typing import Any
 from pepperpy.cloud.catalog.query import InstanceQuery
 from pepperpy.cloud.catalog.regions import DEFAULT_REGION
 from pepperpy.cloud.catalog.row import HOURS_PER_MONTH, PROVIDERS, PriceRow
-from pepperpy.cloud.catalog.store import Catalog, closest
+from pepperpy.cloud.catalog.store import Catalog, closest, default_catalog
 from pepperpy.cloud.cost.mapping import DEFAULT_SKUS, MANAGED_SERVICES, normalize_instance
 from pepperpy.cloud.cost.model import Alternative, Estimate, LineItem
 from pepperpy.cloud.cost.specs import (
@@ -30,22 +30,6 @@ from pepperpy.cloud.errors import InputError, NotFoundError, NotSupportedError
 from pepperpy.cloud.spec.quantities import parse_amount, parse_count, parse_cpu, parse_size_gb
 
 ALTERNATIVE_MODELS = ("spot", "reserved_1y", "reserved_3y")
-_DEFAULT_CATALOG: Catalog | None = None
-
-
-def default_catalog() -> Catalog:
-    """The bundled snapshot plus the user's cache, loaded once per process."""
-    global _DEFAULT_CATALOG
-    if _DEFAULT_CATALOG is None:
-        _DEFAULT_CATALOG = Catalog.load()
-    return _DEFAULT_CATALOG
-
-
-def reset_default_catalog() -> None:
-    global _DEFAULT_CATALOG
-    _DEFAULT_CATALOG = None
-
-
 def tiered_monthly(rows: list[PriceRow], quantity: Decimal) -> tuple[Decimal, Decimal]:
     """Cost of ``quantity`` under tiered rows, and the effective unit price of the first tier used."""
     tiers = sorted(rows, key=lambda r: r.tier_start)
@@ -78,9 +62,8 @@ class _Context:
         return LineItem(component, service, self.managed(service), exc.value, self.region,
                         quantity, unit, None, None, note=str(exc))
 
-    @property
-    def managed(self) -> Callable[[str], str]:
-        return lambda service: MANAGED_SERVICES.get(service, {}).get(self.provider, service)
+    def managed(self, service: str) -> str:
+        return MANAGED_SERVICES.get(service, {}).get(self.provider, service)
 
     def line(self, component: str, service: str, sku: str, quantity: Decimal, unit: str,
              *, note: str = "") -> LineItem:
@@ -146,23 +129,11 @@ def _fit_instance(ctx: _Context, res: Mapping[str, Any], where: str, service: st
 
 def price_compute(ctx: _Context, res: Mapping[str, Any], where: str, name: str) -> list[LineItem]:
     count = Decimal(parse_count(_get(res, "count", default=1), f"{where}.count"))
-    sku = _get(res, "instance_type")
-    sku = normalize_instance(ctx.provider, str(sku)) if sku else _fit_instance(ctx, res, where)
     hours = parse_amount(_get(res, "hours", default=HOURS_PER_MONTH), f"{where}.hours")
-    try:
-        rows = ctx.catalog.require(ctx.provider, "compute", sku, region=ctx.region,
-                                   field=f"{where}.instance_type", unit="hour")
-    except NotFoundError as exc:
-        return [ctx.unknown_sku(exc, name, "compute", count * hours, "hour")]
-    note = "" if _get(res, "instance_type") else "cheapest fit"
-    if not rows:
-        return [LineItem(name, "compute", ctx.managed("compute"), sku, ctx.region, count * hours,
-                         "hour", None, None, note="no on-demand price in the catalog")]
-    row = rows[0]
-    item = LineItem(name, "compute", ctx.managed("compute"), sku, ctx.region, count * hours,
-                    "hour", row.price, row.price * count * hours, rows=[row], note=note)
-    ctx.alternatives(item, count * hours / HOURS_PER_MONTH)
-    return [item]
+    named = _get(res, "instance_type")
+    sku = str(named) if named else _fit_instance(ctx, res, where)
+    return [_instance_line(ctx, "compute", res, where, name, count, sku=sku, hours=hours,
+                           note="" if named else "cheapest fit")]
 
 
 def _size(res: Mapping[str, Any], where: str, *names: str) -> Decimal:
@@ -192,17 +163,19 @@ def price_block_storage(ctx: _Context, res: Mapping[str, Any], where: str, name:
 
 
 def _instance_line(ctx: _Context, service: str, res: Mapping[str, Any], where: str, name: str,
-                   count: Decimal, *, sku: str | None = None, note: str = "") -> LineItem:
+                   count: Decimal, *, sku: str | None = None, hours: Decimal = HOURS_PER_MONTH,
+                   note: str = "") -> LineItem:
+    """``count`` instances of an hourly class for ``hours`` each, with their alternatives."""
     sku = sku or str(_get(res, "instance_type", "node_type", "tier", default="")) or \
         DEFAULT_SKUS.get((ctx.provider, service), "")
-    if service != "database":
-        sku = normalize_instance(ctx.provider, sku) if service == "compute" else sku
+    if service == "compute":
+        sku = normalize_instance(ctx.provider, sku)
     if not ctx.catalog.find(ctx.provider, service, sku, pricing_model=None):
         exc = NotFoundError(f"{where}.instance_type", sku, f"{ctx.managed(service)} class",
                             suggestions=closest(sku, _hourly_skus(ctx, service)))
-        return ctx.unknown_sku(exc, name, service, count * HOURS_PER_MONTH, "hour")
-    item = ctx.line(name, service, sku, count * HOURS_PER_MONTH, "hour", note=note)
-    ctx.alternatives(item, count)
+        return ctx.unknown_sku(exc, name, service, count * hours, "hour")
+    item = ctx.line(name, service, sku, count * hours, "hour", note=note)
+    ctx.alternatives(item, count * hours / HOURS_PER_MONTH)
     return item
 
 
