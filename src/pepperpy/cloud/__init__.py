@@ -19,6 +19,15 @@ _EXPORTS = {
     "LocalProvider": "pepperpy.cloud.providers.local",
     "KubernetesProvider": "pepperpy.cloud.providers.kubernetes",
     "CostEstimator": "pepperpy.cloud.cost.estimator",
+    "CloudDeployment": "pepperpy.cloud.deploy.deployment",
+    "CloudManager": "pepperpy.cloud.deploy.deployment",
+    "DeploymentConfig": "pepperpy.cloud.spec.deployment",
+    "ScalingConfig": "pepperpy.cloud.spec.deployment",
+    "CloudConfig": "pepperpy.cloud.spec.cloud_config",
+    "NetworkConfig": "pepperpy.cloud.spec.cloud_config",
+    "SecurityConfig": "pepperpy.cloud.spec.cloud_config",
+    "MonitoringConfig": "pepperpy.cloud.spec.cloud_config",
+    "CostOptimizationConfig": "pepperpy.cloud.spec.cloud_config",
     "Estimate": "pepperpy.cloud.cost.model",
     "LineItem": "pepperpy.cloud.cost.model",
     "Catalog": "pepperpy.cloud.catalog.store",
@@ -37,6 +46,15 @@ if TYPE_CHECKING:
     from pepperpy.cloud.catalog.row import PriceRow
     from pepperpy.cloud.catalog.store import Catalog
     from pepperpy.cloud.cost.estimator import CostEstimator
+    from pepperpy.cloud.deploy.deployment import CloudDeployment, CloudManager
+    from pepperpy.cloud.spec.cloud_config import (
+        CloudConfig,
+        CostOptimizationConfig,
+        MonitoringConfig,
+        NetworkConfig,
+        SecurityConfig,
+    )
+    from pepperpy.cloud.spec.deployment import DeploymentConfig, ScalingConfig
     from pepperpy.cloud.cost.model import Estimate, LineItem
     from pepperpy.cloud.errors import InputError, NotFoundError, PepperpyCloudError
     from pepperpy.cloud.providers.aws import AWSProvider

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pepperpy.cloud.cli import catalog, estimate, instances
+from pepperpy.cloud.cli import catalog, estimate, instances, render
 
 app = typer.Typer(
     name="pepperpy-cloud",
@@ -16,6 +16,7 @@ app = typer.Typer(
         "  pepperpy-cloud estimate examples/stacks/bsc-rag.yaml --provider all\n\n"
         "  pepperpy-cloud compare examples/stacks/kv-store.yaml\n\n"
         "  pepperpy-cloud instances --vcpus 8 --memory 32 --gpu A10G --limit 5\n\n"
+        "  pepperpy-cloud render examples/stacks/bsc-rag.yaml --target all --out deploy/\n\n"
         "  pepperpy-cloud catalog info"
     ),
     no_args_is_help=True,
@@ -26,6 +27,8 @@ app = typer.Typer(
 app.command("estimate")(estimate.estimate)
 app.command("compare")(estimate.compare)
 app.command("instances")(instances.instances)
+app.command("validate")(render.validate)
+app.command("render")(render.render)
 app.add_typer(catalog.app, name="catalog")
 
 

@@ -15,7 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pepperpy.cloud.errors import InputError
+from pepperpy.cloud.spec.cloud_config import CloudConfig
 from pepperpy.cloud.spec.quantities import parse_amount, parse_cpu, parse_size_gb
+from pepperpy.cloud.spec.secrets import check_env
 
 Provider = Literal["aws", "azure", "gcp", "local", "kubernetes"]
 CLOUDS = ("aws", "azure", "gcp")
@@ -107,6 +109,18 @@ class Service(Sized):
     def _disk(cls, v: Any) -> Any:
         return v if v is None else _check(parse_size_gb, v, "disk")
 
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_env(v)
+
+    @field_validator("health_path", "readiness_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in " \t\n\"'"):
+            raise ValueError(f"{v!r} must be an absolute URL path like /health")
+        return v
+
     @model_validator(mode="after")
     def _origin(self) -> Service:
         if not self.image and not (self.source and self.entry_point) and not self.command:
@@ -169,7 +183,9 @@ class Usage(_Model):
 
 
 class Stack(_Model):
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+    version: str = Field("0.1.0", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                         description="image tag for services built from source")
     provider: Provider = "local"
     region: str | None = None
     regions: dict[Literal["aws", "azure", "gcp"], str] = Field(
@@ -181,6 +197,7 @@ class Stack(_Model):
     load_balancer: bool | None = None
     monitoring: bool = True
     usage: Usage = Usage()
+    cloud: CloudConfig = CloudConfig()
 
     @model_validator(mode="after")
     def _has_something(self) -> Stack:
