@@ -46,7 +46,15 @@ if TYPE_CHECKING:
     from pepperpy.cloud.catalog.row import PriceRow
     from pepperpy.cloud.catalog.store import Catalog
     from pepperpy.cloud.cost.estimator import CostEstimator
+    from pepperpy.cloud.cost.model import Estimate, LineItem
     from pepperpy.cloud.deploy.deployment import CloudDeployment, CloudManager
+    from pepperpy.cloud.errors import InputError, NotFoundError, PepperpyCloudError
+    from pepperpy.cloud.providers.aws import AWSProvider
+    from pepperpy.cloud.providers.azure import AzureProvider
+    from pepperpy.cloud.providers.base import CloudProvider
+    from pepperpy.cloud.providers.gcp import GCPProvider
+    from pepperpy.cloud.providers.kubernetes import KubernetesProvider
+    from pepperpy.cloud.providers.local import LocalProvider
     from pepperpy.cloud.spec.cloud_config import (
         CloudConfig,
         CostOptimizationConfig,
@@ -55,14 +63,6 @@ if TYPE_CHECKING:
         SecurityConfig,
     )
     from pepperpy.cloud.spec.deployment import DeploymentConfig, ScalingConfig
-    from pepperpy.cloud.cost.model import Estimate, LineItem
-    from pepperpy.cloud.errors import InputError, NotFoundError, PepperpyCloudError
-    from pepperpy.cloud.providers.aws import AWSProvider
-    from pepperpy.cloud.providers.azure import AzureProvider
-    from pepperpy.cloud.providers.base import CloudProvider
-    from pepperpy.cloud.providers.gcp import GCPProvider
-    from pepperpy.cloud.providers.kubernetes import KubernetesProvider
-    from pepperpy.cloud.providers.local import LocalProvider
     from pepperpy.cloud.spec.stack import Stack
 
 

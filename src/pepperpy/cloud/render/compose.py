@@ -145,7 +145,8 @@ def render(stack: Stack) -> Files:
         }
         files["nginx.conf"] = _nginx_conf(stack, balanced)
     doc: dict[str, Any] = {"name": stack.name, "services": services}
-    volumes = {f"{n}-data": {} for n, c in sorted(stack.components.items()) if component_data_path(c)}
+    volumes: dict[str, dict[str, str]] = {
+        f"{n}-data": {} for n, c in sorted(stack.components.items()) if component_data_path(c)}
     if volumes:
         doc["volumes"] = volumes
     if secrets:

@@ -15,7 +15,8 @@ class NetworkConfig(ConfigModel):
     security_groups: list[str] = []
     use_private_endpoints: bool = False
     enable_cdn: bool = False
-    custom_domain: str | None = Field(None, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+    custom_domain: str | None = Field(
+        None, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
     ssl_certificate_arn: str | None = None
 
 

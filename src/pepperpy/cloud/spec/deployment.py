@@ -7,7 +7,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pepperpy.cloud.spec.base import ConfigModel
-
 from pepperpy.cloud.spec.secrets import check_env
 
 ScalingMetric = Literal["cpu_utilization", "memory_utilization", "requests_per_second", "response_time"]
