@@ -172,9 +172,20 @@ def test_overlapping_replica_ports_are_refused() -> None:
 
 
 def test_image_only_services_are_skipped() -> None:
-    files = systemd_nginx.render(load_stack("kv-store"))
+    data = load_stack("kv-store").model_dump(mode="json", exclude_defaults=True)
+    api = data["services"]["api"]
+    for key in ("source", "entry_point", "kind"):
+        api.pop(key, None)
+    api["image"] = "ghcr.io/example/kv-store-api:1.4.2"
+    files = systemd_nginx.render(Stack.model_validate(data))
     assert sorted(files) == ["README.md"]
     assert "`api`: it names only an image" in files["README.md"]
+
+
+def test_kv_store_api_gets_a_unit_per_replica_port() -> None:
+    files = systemd_nginx.render(load_stack("kv-store"))
+    assert "kv-store-api@.service" in files
+    assert "least_conn;" in files["nginx-kv-store.conf"]
 
 
 def test_render_is_deterministic() -> None:
