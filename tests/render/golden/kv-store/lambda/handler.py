@@ -2,8 +2,9 @@
 # AWS Lambda entry point for the service 'api': Mangum turns API Gateway events into ASGI calls.
 """Lambda handler for kv-store/api; template.yaml points Handler at handler.handler."""
 
-from app.main import app
 from mangum import Mangum
+
+from app.main import app
 
 # lifespan="off": Lambda freezes the process between events, so ASGI startup/shutdown hooks
 # would run at unpredictable times; do start-up work at import time instead.
