@@ -105,3 +105,45 @@ class NotSupportedError(PepperpyCloudError):
 
     exit_code = 2
     http_status = 501
+
+
+class LockedError(PepperpyCloudError):
+    """Another run holds the lease on this name; the message says who, until when, and how to break it."""
+
+    exit_code = 3
+    http_status = 409
+
+    def __init__(self, message: str, *, name: str, owner: str | None = None, hint: str | None = None) -> None:
+        self.name = name
+        self.owner = owner
+        super().__init__(message, hint=hint)
+
+
+class BuildError(PepperpyCloudError):
+    """An app's environment could not be built.
+
+    ``output_tail`` keeps the installer's last lines so the CLI can show why
+    (pip and uv put the real reason at the end of their output).
+    """
+
+    exit_code = 1
+    http_status = 422
+
+    def __init__(self, message: str, *, output_tail: Sequence[str] = (), hint: str | None = None) -> None:
+        self.output_tail = list(output_tail)
+        super().__init__(message, hint=hint)
+
+
+class SupervisorError(PepperpyCloudError):
+    """The local process supervisor (supervisord) did not start, answer or obey.
+
+    ``log_tail`` holds the last lines of the relevant log (supervisord's own or
+    a program's) so the failure can be shown without another command.
+    """
+
+    exit_code = 1
+    http_status = 503
+
+    def __init__(self, message: str, *, log_tail: Sequence[str] = (), hint: str | None = None) -> None:
+        self.log_tail = list(log_tail)
+        super().__init__(message, hint=hint)
