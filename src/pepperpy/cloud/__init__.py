@@ -19,6 +19,11 @@ _EXPORTS = {
     "LocalProvider": "pepperpy.cloud.providers.local",
     "KubernetesProvider": "pepperpy.cloud.providers.kubernetes",
     "CostEstimator": "pepperpy.cloud.cost.estimator",
+    "ResourceManager": "pepperpy.cloud.resources.manager",
+    "StorageResource": "pepperpy.cloud.resources.models",
+    "DatabaseResource": "pepperpy.cloud.resources.models",
+    "ComputeResource": "pepperpy.cloud.resources.models",
+    "Resource": "pepperpy.cloud.resources.models",
     "CloudDeployment": "pepperpy.cloud.deploy.deployment",
     "CloudManager": "pepperpy.cloud.deploy.deployment",
     "DeploymentConfig": "pepperpy.cloud.spec.deployment",
@@ -55,6 +60,8 @@ if TYPE_CHECKING:
     from pepperpy.cloud.providers.gcp import GCPProvider
     from pepperpy.cloud.providers.kubernetes import KubernetesProvider
     from pepperpy.cloud.providers.local import LocalProvider
+    from pepperpy.cloud.resources.manager import ResourceManager
+    from pepperpy.cloud.resources.models import ComputeResource, DatabaseResource, Resource, StorageResource
     from pepperpy.cloud.spec.cloud_config import (
         CloudConfig,
         CostOptimizationConfig,

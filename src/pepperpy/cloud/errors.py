@@ -147,3 +147,17 @@ class SupervisorError(PepperpyCloudError):
     def __init__(self, message: str, *, log_tail: Sequence[str] = (), hint: str | None = None) -> None:
         self.log_tail = list(log_tail)
         super().__init__(message, hint=hint)
+
+
+class DeployError(PepperpyCloudError):
+    """A deployment did not become ready; the previous revision (if any) keeps serving.
+
+    ``log_tail`` holds the failing replica's last log lines, secrets redacted.
+    """
+
+    exit_code = 1
+    http_status = 422
+
+    def __init__(self, message: str, *, log_tail: list[str] | None = None, hint: str | None = None) -> None:
+        self.log_tail = list(log_tail or [])
+        super().__init__(message, hint=hint)

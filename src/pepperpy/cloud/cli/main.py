@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pepperpy.cloud.cli import catalog, estimate, instances, render
+from pepperpy.cloud.cli import catalog, estimate, instances, lifecycle, render, secrets
 
 app = typer.Typer(
     name="pepperpy-cloud",
@@ -29,7 +29,12 @@ app.command("compare")(estimate.compare)
 app.command("instances")(instances.instances)
 app.command("validate")(render.validate)
 app.command("render")(render.render)
+for _name, _command in (("up", lifecycle.up), ("ls", lifecycle.ls), ("status", lifecycle.status),
+                        ("logs", lifecycle.logs), ("scale", lifecycle.scale), ("rollback", lifecycle.rollback),
+                        ("down", lifecycle.down), ("force-unlock", lifecycle.force_unlock)):
+    app.command(_name)(_command)
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(secrets.app, name="secrets")
 
 
 @app.callback()

@@ -80,11 +80,15 @@ class CloudDeployment:
     def deploy(self, source_dir: str, entry_point: str = "app.py",
                requirements_file: str = "requirements.txt",
                additional_files: Sequence[str] = ()) -> Any:
-        """Build and run on the provider; refused, with the reason, where it cannot yet."""
-        self.to_stack(source_dir=source_dir, entry_point=entry_point,
-                      requirements_file=requirements_file, additional_files=additional_files)
+        """Build and run on the provider; refused, with the reason, where it cannot yet.
+
+        Returns the result of the app's deployment, whose ``.url`` answers requests.
+        """
+        stack = self.to_stack(source_dir=".", entry_point=entry_point,
+                              requirements_file=requirements_file, additional_files=additional_files)
         self.provider.require("deploy")
-        raise AssertionError("unreachable: no provider deploys in this release")
+        results = self.provider.deploy_stack(stack, stack_dir=source_dir)  # type: ignore[attr-defined]
+        return results[0]
 
     def __repr__(self) -> str:
         return f"CloudDeployment(name={self.name!r}, provider={self.provider!r})"
