@@ -11,9 +11,11 @@ the command, so the real process has the merged environment and no trace of
 the launcher. The file is left in place because supervisord restarts a
 crashed program with the same command line.
 
-Only the standard library is used, so this file also runs by path
-(``python -P .../launch.py``) where the package is not importable, and
-starts in a few milliseconds.
+Only the standard library is used at import, so this file also runs by path
+(``python -P .../launch.py``) and starts in a few milliseconds. When the env
+file sets ``PEPPERPY_RESOLVE_SECRETS=1`` its ``${SECRET:name}`` values are
+references, resolved from the encrypted secret store just before ``exec``;
+that is how the local runtime keeps secret values off the disk.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+RESOLVE_FLAG = "PEPPERPY_RESOLVE_SECRETS"
 USAGE = "usage: python -m pepperpy.cloud.providers.local.launch ENV_FILE -- COMMAND [ARG...]"
 
 
@@ -57,6 +60,19 @@ def read_env_file(path: str | Path) -> dict[str, str]:
     return env
 
 
+def _resolve_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """Replace ``${SECRET:name}`` values from the encrypted secret store, in this process only.
+
+    With the flag set, the env file holds references, never values: the values are decrypted
+    here, just before ``exec``, and exist only in the app's environment.
+    """
+    from pepperpy.cloud.deploy.secrets import SecretStore
+    from pepperpy.cloud.spec.secrets import secret_name
+
+    refs = {k: v for k, v in env.items() if secret_name(v)}
+    return SecretStore.open().resolve(refs) if refs else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 3 or args[1] != "--":
@@ -69,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         # Never echo the file's content: it holds secrets.
         print(f"launch: cannot read environment file {env_file}: {type(exc).__name__}", file=sys.stderr)
         return 2
+    if extra.pop(RESOLVE_FLAG, None) == "1":
+        try:
+            extra.update(_resolve_secrets(extra))
+        except Exception as exc:
+            print(f"launch: cannot resolve secrets: {exc}", file=sys.stderr)
+            return 2
     env = dict(os.environ)
     env.update(extra)
     sys.stdout.flush()

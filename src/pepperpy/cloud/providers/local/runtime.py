@@ -161,7 +161,7 @@ class LocalRuntime:
         port = self._lb_port(name)
         program = f"{name}-lb"
         status = self.supervisor.status(program)
-        if (status is None or not status.running) and port_in_use(port):
+        if (status is None or status.state in ("STOPPED", "EXITED", "FATAL")) and port_in_use(port):
             raise InputError("load balancer", f"port {port} of deployment {name} is taken by another process",
                              hint=f"stop it, or delete {self._dir(name) / 'lb-port'} to pick a new port")
         self.supervisor.add_program(program, [sys.executable, "-m", "pepperpy.cloud.providers.local.loadbalancer",
@@ -227,7 +227,8 @@ class LocalRuntime:
                 raise InputError(f"services.{svc_name}.entry_point",
                                  f"{svc.entry_point} not found in {origin}", hint="fix the path in the stack file")
             plain, refs = split_env(svc.env)
-            secret_env = self.secrets.resolve({k: svc.env[k] for k in refs})
+            self.secrets.resolve({k: svc.env[k] for k in refs})  # fail now, naming any missing secret
+            secret_env = self._secret_refs(svc)
             redactor = self.secrets.redactor()
             rev = self.state.add_revision(name, spec)
             try:
@@ -311,6 +312,14 @@ class LocalRuntime:
             shutil.copy2(found, target / Path(extra).name)
         return target
 
+    @staticmethod
+    def _secret_refs(svc: Service) -> dict[str, str]:
+        """References (not values) for the launcher, which decrypts them just before exec."""
+        from pepperpy.cloud.providers.local.launch import RESOLVE_FLAG
+
+        _, refs = split_env(svc.env)
+        return {**{k: svc.env[k] for k in refs}, RESOLVE_FLAG: "1"} if refs else {}
+
     def _pid(self, program: str) -> int | None:
         status = self.supervisor.status(program)
         return status.pid if status else None
@@ -340,7 +349,8 @@ class LocalRuntime:
             source = self._dir(name) / "revisions" / str(rev.number) / "app"
             built = build_environment(source, svc.requirements, progress=self.progress)
             plain, refs = split_env(svc.env)
-            secret_env = self.secrets.resolve({k: svc.env[k] for k in refs})
+            self.secrets.resolve({k: svc.env[k] for k in refs})
+            secret_env = self._secret_refs(svc)
             infos = [ReplicaInfo(r.index, r.pid, r.port, r.status, r.started_at) for r in current]
             next_index = max((r.index for r in current), default=-1) + 1
             deadline = time.monotonic() + READY_TIMEOUT
