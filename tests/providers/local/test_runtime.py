@@ -201,3 +201,102 @@ def test_down_leaves_no_process_behind(runtime, tmp_path: Path) -> None:  # type
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert runtime.state.get_deployment("rt-demo") is None
     assert not [p for p in runtime.supervisor.all_status() if p.startswith("rt-demo")]
+
+
+def test_kill_9_of_the_cli_mid_deploy_then_up_again_converges(runtime, module_home: Path,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    folder = write_app(tmp_path / "app", "v1")
+    deploy(runtime, folder)
+    write_app(folder, "v2")
+    env = {**os.environ, "PEPPERPY_CLOUD_HOME": str(module_home)}
+    proc = subprocess.Popen([sys.executable, "-m", "pepperpy.cloud.cli.main", "up", str(folder), "-d"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "starting revision" in line:
+            break
+    time.sleep(0.3)  # replicas of revision 2 are being started
+    proc.kill()
+    proc.wait()
+    # The old revision still serves, and the dead CLI's lease does not block the next run.
+    assert get(runtime.url("rt-demo") + "/")["version"] == "v1"
+    result = deploy(runtime, folder)
+    assert result.revision == 3 and get(result.url + "/")["version"] == "v2"
+    programs = sorted(p for p in runtime.supervisor.all_status() if p.startswith("rt-demo-r"))
+    assert programs == ["rt-demo-r3-0", "rt-demo-r3-1"]
+    revisions = {r["number"]: r["status"] for r in runtime.status("rt-demo")["revisions"]}
+    assert revisions[2] == "failed" and revisions[3] == "active"
+    kinds = [e["kind"] for e in runtime.status("rt-demo")["events"]]
+    assert "force-unlock" in " ".join(kinds) or "unlock" in " ".join(kinds)
+
+
+BURN_APP = '''
+import os, time
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/burn":
+        end = time.perf_counter() + 0.2
+        while time.perf_counter() < end:
+            pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": os.environ.get("PEPPERPY_REPLICA", "").encode()})
+'''
+SCALING_STACK = """\
+name: rt-scale
+services:
+  web:
+    source: .
+    entry_point: app.py
+    replicas: {min: 1, max: 2}
+    scaling: {metric: cpu_utilization, target: 30, cooldown_seconds: 5}
+"""
+
+
+def test_desired_replicas_follows_the_hpa_rule() -> None:
+    from pepperpy.cloud.providers.local.autoscaler import desired_replicas
+
+    assert desired_replicas(1, 90, 30, 1, 5) == 3
+    assert desired_replicas(4, 10, 40, 1, 5) == 1
+    assert desired_replicas(2, 31, 30, 1, 5) == 2  # within 10%: no change
+    assert desired_replicas(3, 500, 30, 1, 4) == 4  # clamped to max
+
+
+def test_cpu_load_scales_up_then_back_down(runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "burn"
+    folder.mkdir()
+    (folder / "app.py").write_text(BURN_APP)
+    (folder / "requirements.txt").write_text("uvicorn\n")
+    (folder / "pepperpy.yaml").write_text(SCALING_STACK)
+    result = runtime.deploy(Stack.from_file(folder / "pepperpy.yaml"), stack_dir=folder)[0]
+    assert result.replicas == 1
+    stop = threading.Event()
+
+    def burn() -> None:
+        with httpx.Client(timeout=10) as client:
+            deadline = time.monotonic() + 45
+            while not stop.is_set() and time.monotonic() < deadline:
+                client.get(result.url + "/burn")
+
+    workers = [threading.Thread(target=burn) for _ in range(2)]
+    started = time.monotonic()
+    for w in workers:
+        w.start()
+    try:
+        while time.monotonic() - started < 40 and len(runtime.state.replicas("rt-scale", 1)) < 2:
+            time.sleep(0.5)
+        reaction = time.monotonic() - started
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    try:
+        assert len(runtime.state.replicas("rt-scale", 1)) == 2, "did not scale up under CPU load"
+        print(f"scale-up reaction: {reaction:.1f} s")
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(runtime.state.replicas("rt-scale", 1)) > 1:
+            time.sleep(0.5)
+        assert len(runtime.state.replicas("rt-scale", 1)) == 1, "did not scale back down when idle"
+        assert "autoscaled" in [e["kind"] for e in runtime.status("rt-scale")["events"]]
+    finally:
+        runtime.down("rt-scale")

@@ -69,6 +69,15 @@ def deployment_names(stack: Stack) -> dict[str, str]:
     return {n: stack.name if len(services) == 1 else f"{stack.name}-{n}" for n in services}
 
 
+def _alive(pid: int) -> bool:
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _silent(_msg: str) -> None:
     return None
 
@@ -213,11 +222,41 @@ class LocalRuntime:
             raise InputError("services", "the stack has no container service to run locally")
         return [self._deploy_one(stack, svc_name, name, stack_dir.resolve()) for svc_name, name in names.items()]
 
+    def _break_dead_lease(self, name: str) -> None:
+        """A lease whose owner process on this host is gone (kill -9, crash) is broken at once,
+        and recorded, instead of blocking every run until it expires."""
+        import re
+
+        held = self.state.get_lock(name)
+        if held is None or held.expired(time.time()):
+            return
+        match = re.search(r"@(?P<host>\S+) pid (?P<pid>\d+) ", held.owner)
+        if match and match["host"] == socket.gethostname() and not _alive(int(match["pid"])):
+            self.state.force_unlock(name, f"owner process {match['pid']} is gone")
+
+    def _reap(self, name: str) -> None:
+        """Stop what a crashed run left behind: replicas of no active revision, pending revisions."""
+        dep = self.state.get_deployment(name)
+        active = dep.active_revision if dep else None
+        keep = {self._replica_program(name, r.revision, r.index)
+                for r in (self.state.replicas(name, active) if active else [])}
+        for program in self.supervisor.all_status():
+            if program.startswith(f"{name}-r") and program not in keep:
+                self.supervisor.remove_program(program)
+                self.state.record_event("reaped", f"stopped {program} left by an interrupted run", name)
+        if dep is not None:
+            for rev in self.state.revisions(name):
+                if rev.status == "pending":
+                    self.state.set_revision_status(name, rev.number, "failed", error="interrupted")
+
     def _deploy_one(self, stack: Stack, svc_name: str, name: str, stack_dir: Path,
                     replicas: int | None = None, note: str = "", origin: Path | None = None) -> DeploymentResult:
         svc = stack.services[svc_name]
         spec = {"stack": stack.model_dump(mode="json"), "service": svc_name, "stack_dir": str(stack_dir)}
+        self._break_dead_lease(name)
         with self.state.lock(name, ttl=LEASE_TTL) as lease:
+            if self.state.get_deployment(name):
+                self._reap(name)
             self.state.upsert_deployment(name, "local", spec, status="deploying")
             previous = self.state.get_deployment(name)
             old_rev = previous.active_revision if previous else None
@@ -293,7 +332,17 @@ class LocalRuntime:
             self.state.set_active_revision(name, rev)
             self.state.set_deployment_status(name, "running")
             self.state.record_event("deployed", f"revision {rev} serving with {count} replica(s){note}", name)
+            self._ensure_autoscaler(name, svc)
         return DeploymentResult(name, self.url(name), rev, count)
+
+    def _ensure_autoscaler(self, name: str, svc: Service) -> None:
+        """Run the autoscaler when the service may scale; stop it when it may not."""
+        program = f"{name}-autoscaler"
+        if svc.scaling is not None and svc.replicas.max > svc.replicas.min:
+            self.supervisor.add_program(program, [sys.executable, "-m", "pepperpy.cloud.providers.local.autoscaler",
+                                                  name], cwd=self._dir(name))
+        elif self.supervisor.status(program) is not None:
+            self.supervisor.remove_program(program)
 
     def _snapshot(self, name: str, rev: int, origin: Path, extras: list[str], stack_dir: Path) -> Path:
         """Copy the app (and its additional files) so the revision can run and be rolled back to
@@ -344,6 +393,7 @@ class LocalRuntime:
             raise InputError("--replicas", f"{replicas} must be >= 0")
         rev, stack, svc_name, _ = self._require(name)
         svc = stack.services[svc_name]
+        self._break_dead_lease(name)
         with self.state.lock(name, ttl=LEASE_TTL):
             current = self.state.replicas(name, rev.number)
             source = self._dir(name) / "revisions" / str(rev.number) / "app"
@@ -403,9 +453,10 @@ class LocalRuntime:
 
     def down(self, name: str) -> None:
         """Stop every replica and the load balancer, forget the deployment; idempotent."""
+        self._break_dead_lease(name)
         with self.state.lock(name, ttl=LEASE_TTL):
             for program in self.supervisor.all_status():
-                if program == f"{name}-lb" or program.startswith(f"{name}-r"):
+                if program in (f"{name}-lb", f"{name}-autoscaler") or program.startswith(f"{name}-r"):
                     self.supervisor.remove_program(program)
             self.state.delete_deployment(name)
             self.state.record_event("down", "all replicas and the load balancer stopped", name)
