@@ -39,6 +39,8 @@ bench: install
 	$(BIN)/python benchmarks/catalog_bench.py
 	$(BIN)/python benchmarks/cli_startup_bench.py
 	$(BIN)/python benchmarks/render_bench.py
+	$(BIN)/python benchmarks/lb_bench.py
+	$(BIN)/python benchmarks/local_bench.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache
