@@ -302,3 +302,39 @@ def test_cpu_load_scales_up_then_back_down(runtime, tmp_path: Path) -> None:  # 
         assert "autoscaled" in [e["kind"] for e in runtime.status("rt-scale")["events"]]
     finally:
         runtime.down("rt-scale")
+
+
+IDLE_STACK = """\
+name: rt-idle
+services:
+  web:
+    source: .
+    entry_point: app.py
+    replicas: {min: 1, max: 1}
+cloud:
+  cost_optimization: {scale_to_zero: true, idle_timeout_minutes: 0.05}
+"""
+
+
+def test_scale_to_zero_when_idle_and_cold_start_on_the_next_request(runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "idle"
+    folder.mkdir()
+    (folder / "app.py").write_text(BURN_APP)
+    (folder / "requirements.txt").write_text("uvicorn\n")
+    (folder / "pepperpy.yaml").write_text(IDLE_STACK)
+    url = runtime.deploy(Stack.from_file(folder / "pepperpy.yaml"), stack_dir=folder)[0].url
+    try:
+        assert httpx.get(url + "/", timeout=10).status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and runtime.state.replicas("rt-idle", 1):
+            time.sleep(0.5)
+        assert runtime.state.replicas("rt-idle", 1) == [], "did not scale to zero when idle"
+        started = time.monotonic()
+        answer = httpx.get(url + "/", timeout=40)  # held by the balancer while a replica starts
+        assert answer.status_code == 200
+        print(f"cold start answered in {time.monotonic() - started:.1f} s")
+        assert len(runtime.state.replicas("rt-idle", 1)) == 1
+        kinds = [e["kind"] for e in runtime.status("rt-idle")["events"]]
+        assert "scaled-to-zero" in kinds and "woke" in kinds
+    finally:
+        runtime.down("rt-idle")

@@ -53,7 +53,7 @@ class CostOptimizationConfig(ConfigModel):
     spot_instance_types: list[str] = []
     enable_auto_scaling: bool = True
     scale_to_zero: bool = False
-    idle_timeout_minutes: int = Field(30, ge=1)
+    idle_timeout_minutes: float = Field(30, gt=0)
     reserved_instances: bool = False
     budget_alert_threshold: float | None = Field(None, gt=0)
     budget_alert_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

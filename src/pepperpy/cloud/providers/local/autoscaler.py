@@ -8,7 +8,11 @@ scales down only once ``cooldown_seconds`` have passed since the last change, so
 burst does not make it flap. Scaling goes through :meth:`LocalRuntime.scale`, taking the
 deployment's lease like any other change.
 
-Run: ``python -m pepperpy.cloud.providers.local.autoscaler DEPLOYMENT [--interval 2]``.
+With ``CostOptimizationConfig(scale_to_zero=True, idle_timeout_minutes=N)`` it also stops every
+replica once the load balancer has seen no request for N minutes, and starts them again when the
+balancer, holding the first new request, POSTs the wake URL this process serves on 127.0.0.1.
+
+Run: ``python -m pepperpy.cloud.providers.local.autoscaler DEPLOYMENT [--interval 2] [--wake-port P]``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import json
 import math
 import sys
+import threading
 import time
 from typing import Any
 
@@ -67,11 +72,31 @@ def reading(runtime: Any, name: str, metric: str, pids: list[int]) -> float | No
     return float(latency) * 1000 if latency is not None else None  # targets are in milliseconds
 
 
-def run(name: str, interval: float = INTERVAL) -> None:
+def serve_wake(port: int, woken: threading.Event) -> None:
+    """Answer POST /wake on 127.0.0.1:port by setting ``woken``."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Wake(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            woken.set()
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Wake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def run(name: str, interval: float = INTERVAL, wake_port: int | None = None) -> None:
     from pepperpy.cloud.providers.local.runtime import LocalRuntime
     from pepperpy.cloud.spec.stack import Stack
 
     runtime = LocalRuntime()
+    woken = threading.Event()
+    if wake_port:
+        serve_wake(wake_port, woken)
     last_change = 0.0
     above = 0
     while True:
@@ -83,11 +108,18 @@ def run(name: str, interval: float = INTERVAL) -> None:
             continue
         rev = runtime.state.get_revision(name, dep.active_revision)
         assert rev is not None
-        svc = Stack.model_validate(rev.spec["stack"]).services[rev.spec["service"]]
-        policy = svc.scaling
-        if policy is None:
-            return
+        stack = Stack.model_validate(rev.spec["stack"])
+        svc = stack.services[rev.spec["service"]]
         replicas = runtime.state.replicas(name, rev.number)
+        cost = stack.cloud.cost_optimization
+        if cost.scale_to_zero and _sleep_or_wake(runtime, name, len(replicas), max(svc.replicas.min, 1),
+                                                  cost.idle_timeout_minutes * 60, woken):
+            last_change = time.monotonic()
+            continue
+        policy = svc.scaling
+        if policy is None or not replicas:
+            woken.wait(interval)
+            continue
         pids = [r.pid for r in replicas if r.pid]
         value = reading(runtime, name, policy.metric, pids)
         if value is not None:
@@ -107,15 +139,35 @@ def run(name: str, interval: float = INTERVAL) -> None:
                     print(json.dumps({"event": "scale-failed", "error": str(exc)}), flush=True)
                 last_change = time.monotonic()
                 above = 0
-        time.sleep(interval)
+        woken.wait(interval)
+
+
+def _sleep_or_wake(runtime: Any, name: str, current: int, awake: int, idle_seconds: float,
+                   woken: threading.Event) -> bool:
+    """Scale to zero when idle, back to ``awake`` when woken; True when it changed something."""
+    if current == 0 and woken.is_set():
+        woken.clear()
+        runtime.scale(name, awake)
+        runtime.state.record_event("woke", f"cold start: 0 -> {awake} replica(s)", name)
+        return True
+    woken.clear()
+    if current > 0:
+        status = runtime.lb_status(name) or {}
+        idle = status.get("seconds_since_last_request")
+        if idle is not None and idle >= idle_seconds and not status.get("in_flight"):
+            runtime.scale(name, 0)
+            runtime.state.record_event("scaled-to-zero", f"idle for {idle:.0f} s", name)
+            return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pepperpy-cloud-autoscaler")
     parser.add_argument("deployment")
     parser.add_argument("--interval", type=float, default=INTERVAL)
+    parser.add_argument("--wake-port", type=int, default=None)
     args = parser.parse_args(argv)
-    run(args.deployment, args.interval)
+    run(args.deployment, args.interval, args.wake_port)
     return 0
 
 

@@ -110,6 +110,14 @@ class LocalRuntime:
         path.write_text(str(port))
         return port
 
+    def _autoscaler_port(self, name: str) -> int:
+        path = self._dir(name) / "autoscaler-port"
+        if path.exists():
+            return int(path.read_text())
+        port = free_port()
+        path.write_text(str(port))
+        return port
+
     @staticmethod
     def _replica_program(name: str, revision: int, index: int) -> str:
         return f"{name}-r{revision}-{index}"
@@ -158,9 +166,16 @@ class LocalRuntime:
         return DeployError(f"{message}; last log lines:\n{shown}" if shown else message, log_tail=tail,
                            hint="fix the app and run 'pepperpy-cloud up' again; the previous revision keeps serving")
 
-    def _write_lb_config(self, name: str, svc: Service, backends: list[dict[str, Any]]) -> None:
-        config = {"deployment": name, "backends": backends, "readiness_path": svc.readiness_path,
-                  "health_path": svc.health_path, "check_interval": 1.0, "eject_after": 3}
+    def _write_lb_config(self, name: str, svc: Service, backends: list[dict[str, Any]],
+                         stack: Stack | None = None) -> None:
+        config: dict[str, Any] = {"deployment": name, "backends": backends, "readiness_path": svc.readiness_path,
+                                  "health_path": svc.health_path, "check_interval": 1.0, "eject_after": 3}
+        cost = stack.cloud.cost_optimization if stack is not None else None
+        if cost is not None and cost.scale_to_zero:
+            # With no replica, the balancer holds a request and POSTs the autoscaler's wake URL.
+            config["cold_start"] = True
+            config["scale_to_zero"] = {"idle_seconds": cost.idle_timeout_minutes * 60,
+                                       "wake_url": f"http://127.0.0.1:{self._autoscaler_port(name)}/wake"}
         path = self._lb_config_path(name)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config, indent=2))
@@ -305,16 +320,16 @@ class LocalRuntime:
                 old_backends = [{"id": self._replica_program(name, r.revision, r.index),
                                  "url": f"http://127.0.0.1:{r.port}", "revision": r.revision, "state": "draining"}
                                 for r in old]
-                self._write_lb_config(name, svc, new_backends + [{**b, "state": "active"} for b in old_backends])
+                self._write_lb_config(name, svc, new_backends + [{**b, "state": "active"} for b in old_backends], stack)
                 shifted = True
                 self._ensure_lb(name)
                 self._wait_admitted(name, {str(b["id"]) for b in new_backends}, time.monotonic() + READY_TIMEOUT)
-                self._write_lb_config(name, svc, new_backends + old_backends)
+                self._write_lb_config(name, svc, new_backends + old_backends, stack)
                 self._wait_drained(name, {str(b["id"]) for b in old_backends}, time.monotonic() + DRAIN_TIMEOUT)
-                self._write_lb_config(name, svc, new_backends)
+                self._write_lb_config(name, svc, new_backends, stack)
             except BaseException as exc:
                 if shifted:
-                    self._write_lb_config(name, svc, [{**b, "state": "active"} for b in old_backends])
+                    self._write_lb_config(name, svc, [{**b, "state": "active"} for b in old_backends], stack)
                 for program, _, _ in started:
                     self.supervisor.remove_program(program)
                 self.state.set_revision_status(name, rev, "failed", error=redactor.redact(str(exc)))
@@ -332,15 +347,17 @@ class LocalRuntime:
             self.state.set_active_revision(name, rev)
             self.state.set_deployment_status(name, "running")
             self.state.record_event("deployed", f"revision {rev} serving with {count} replica(s){note}", name)
-            self._ensure_autoscaler(name, svc)
+            self._ensure_autoscaler(name, stack, svc)
         return DeploymentResult(name, self.url(name), rev, count)
 
-    def _ensure_autoscaler(self, name: str, svc: Service) -> None:
-        """Run the autoscaler when the service may scale; stop it when it may not."""
+    def _ensure_autoscaler(self, name: str, stack: Stack, svc: Service) -> None:
+        """Run the autoscaler when the service may scale or sleep; stop it when it may not."""
         program = f"{name}-autoscaler"
-        if svc.scaling is not None and svc.replicas.max > svc.replicas.min:
+        scales = svc.scaling is not None and svc.replicas.max > svc.replicas.min
+        if scales or stack.cloud.cost_optimization.scale_to_zero:
             self.supervisor.add_program(program, [sys.executable, "-m", "pepperpy.cloud.providers.local.autoscaler",
-                                                  name], cwd=self._dir(name))
+                                                  name, "--wake-port", str(self._autoscaler_port(name))],
+                                        cwd=self._dir(name))
         elif self.supervisor.status(program) is not None:
             self.supervisor.remove_program(program)
 
@@ -420,10 +437,10 @@ class LocalRuntime:
                          "revision": rev.number, "state": "active"} for i in infos]
             drain = [{"id": self._replica_program(name, rev.number, i.index), "url": f"http://127.0.0.1:{i.port}",
                       "revision": rev.number, "state": "draining"} for i in removed]
-            self._write_lb_config(name, svc, backends + drain)
+            self._write_lb_config(name, svc, backends + drain, stack)
             if drain:
                 self._wait_drained(name, {b["id"] for b in drain}, time.monotonic() + DRAIN_TIMEOUT)
-                self._write_lb_config(name, svc, backends)
+                self._write_lb_config(name, svc, backends, stack)
                 for b in drain:
                     self.supervisor.remove_program(b["id"])
             self.state.replace_replicas(name, rev.number, infos)
@@ -460,7 +477,8 @@ class LocalRuntime:
                     self.supervisor.remove_program(program)
             self.state.delete_deployment(name)
             self.state.record_event("down", "all replicas and the load balancer stopped", name)
-            for path in (self._lb_config_path(name), self._dir(name) / "lb-port"):
+            for path in (self._lb_config_path(name), self._dir(name) / "lb-port",
+                         self._dir(name) / "autoscaler-port"):
                 path.unlink(missing_ok=True)
 
     def status(self, name: str) -> dict[str, Any]:
