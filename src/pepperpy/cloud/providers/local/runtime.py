@@ -280,9 +280,8 @@ class LocalRuntime:
             if svc.entry_point and not (origin / svc.entry_point).exists():
                 raise InputError(f"services.{svc_name}.entry_point",
                                  f"{svc.entry_point} not found in {origin}", hint="fix the path in the stack file")
-            plain, refs = split_env(svc.env)
+            _, refs = split_env(svc.env)
             self.secrets.resolve({k: svc.env[k] for k in refs})  # fail now, naming any missing secret
-            secret_env = self._secret_refs(svc)
             redactor = self.secrets.redactor()
             rev = self.state.add_revision(name, spec)
             try:
@@ -301,12 +300,7 @@ class LocalRuntime:
             shifted = False
             try:
                 for index in range(count):
-                    port = free_port()
-                    program = self._replica_program(name, rev, index)
-                    env = {**plain, "PORT": str(port), "PEPPERPY_DEPLOYMENT": name,
-                           "PEPPERPY_REVISION": str(rev), "PEPPERPY_REPLICA": str(index)}
-                    self.supervisor.add_program(program, self._command(svc, built.bin_dir, port), env=env,
-                                                cwd=source, secret_env=secret_env)
+                    program, port = self._start_replica(name, rev, index, svc, built.bin_dir, source)
                     started.append((program, port, index))
                 deadline = time.monotonic() + READY_TIMEOUT
                 for program, port, _ in started:
@@ -378,6 +372,18 @@ class LocalRuntime:
             shutil.copy2(found, target / Path(extra).name)
         return target
 
+    def _start_replica(self, name: str, rev: int, index: int, svc: Service, bin_dir: Path,
+                       source: Path) -> tuple[str, int]:
+        """Add one replica program on a free port; the launcher resolves its secret references."""
+        port = free_port()
+        program = self._replica_program(name, rev, index)
+        plain, _ = split_env(svc.env)
+        env = {**plain, "PORT": str(port), "PEPPERPY_DEPLOYMENT": name,
+               "PEPPERPY_REVISION": str(rev), "PEPPERPY_REPLICA": str(index)}
+        self.supervisor.add_program(program, self._command(svc, bin_dir, port), env=env, cwd=source,
+                                    secret_env=self._secret_refs(svc))
+        return program, port
+
     @staticmethod
     def _secret_refs(svc: Service) -> dict[str, str]:
         """References (not values) for the launcher, which decrypts them just before exec."""
@@ -415,19 +421,13 @@ class LocalRuntime:
             current = self.state.replicas(name, rev.number)
             source = self._dir(name) / "revisions" / str(rev.number) / "app"
             built = build_environment(source, svc.requirements, progress=self.progress)
-            plain, refs = split_env(svc.env)
+            _, refs = split_env(svc.env)
             self.secrets.resolve({k: svc.env[k] for k in refs})
-            secret_env = self._secret_refs(svc)
             infos = [ReplicaInfo(r.index, r.pid, r.port, r.status, r.started_at) for r in current]
             next_index = max((r.index for r in current), default=-1) + 1
             deadline = time.monotonic() + READY_TIMEOUT
             while len(infos) < replicas:
-                port = free_port()
-                program = self._replica_program(name, rev.number, next_index)
-                env = {**plain, "PORT": str(port), "PEPPERPY_DEPLOYMENT": name,
-                       "PEPPERPY_REVISION": str(rev.number), "PEPPERPY_REPLICA": str(next_index)}
-                self.supervisor.add_program(program, self._command(svc, built.bin_dir, port), env=env,
-                                            cwd=source, secret_env=secret_env)
+                program, port = self._start_replica(name, rev.number, next_index, svc, built.bin_dir, source)
                 self._wait_ready(program, port, svc.readiness_path, self.secrets.redactor(), deadline)
                 infos.append(ReplicaInfo(next_index, self._pid(program), port, "running", time.time()))
                 next_index += 1
