@@ -25,8 +25,25 @@ demo: install
 	.venv-checkov/bin/pip install --quiet --upgrade pip
 	.venv-checkov/bin/pip install --quiet 'checkov>=3.2'
 
+# Prometheus (/usr/bin/prometheus, promtool) is for tests/monitor/test_prometheus.py, which starts its own
+# server on a free port. The package's postinst would start a system daemon on :9090 (init script or systemd
+# unit) and enable it at boot: a throwaway policy-rc.d ("exit 101": action forbidden) blocks the start, then
+# the service is stopped and disabled anyway, in case a policy-rc.d already there allowed it.
 validators: .venv-checkov/bin/checkov
 	@command -v nginx >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) || echo "nginx not installed: the nginx -t test will be skipped"; }
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" != 0 ]; then echo "prometheus not installed (apt-get needs root): the Prometheus tests will be skipped"; \
+	else \
+	  rcd=/usr/sbin/policy-rc.d; \
+	  if [ ! -e $$rcd ]; then trap 'rm -f '$$rcd EXIT; printf '#!/bin/sh\nexit 101\n' >$$rcd; chmod 755 $$rcd; fi; \
+	  get() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
+	  get 2>/dev/null || { apt-get update -qq && get; }; ok=$$?; \
+	  if [ -x /etc/init.d/prometheus ]; then \
+	    { if [ -d /run/systemd/system ]; then systemctl disable --now prometheus.service; \
+	      else /etc/init.d/prometheus stop; fi; update-rc.d prometheus disable; } >/dev/null 2>&1; \
+	  fi; \
+	  [ $$ok = 0 ] || echo "prometheus not installed: the Prometheus tests will be skipped"; \
+	fi
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

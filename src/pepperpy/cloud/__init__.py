@@ -39,6 +39,8 @@ _EXPORTS = {
     "PriceRow": "pepperpy.cloud.catalog.row",
     "InstanceQuery": "pepperpy.cloud.catalog.query",
     "Stack": "pepperpy.cloud.spec.stack",
+    "CloudMonitor": "pepperpy.cloud.monitor.monitor",
+    "TimeRange": "pepperpy.cloud.monitor.timerange",
     "PepperpyCloudError": "pepperpy.cloud.errors",
     "InputError": "pepperpy.cloud.errors",
     "NotFoundError": "pepperpy.cloud.errors",
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
     from pepperpy.cloud.cost.model import Estimate, LineItem
     from pepperpy.cloud.deploy.deployment import CloudDeployment, CloudManager
     from pepperpy.cloud.errors import InputError, NotFoundError, PepperpyCloudError
+    from pepperpy.cloud.monitor.monitor import CloudMonitor
+    from pepperpy.cloud.monitor.timerange import TimeRange
     from pepperpy.cloud.providers.aws import AWSProvider
     from pepperpy.cloud.providers.azure import AzureProvider
     from pepperpy.cloud.providers.base import CloudProvider

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pepperpy.cloud.cli import catalog, estimate, instances, lifecycle, render, secrets
+from pepperpy.cloud.cli import catalog, estimate, instances, lifecycle, monitor, render, secrets
 
 app = typer.Typer(
     name="pepperpy-cloud",
@@ -17,6 +17,9 @@ app = typer.Typer(
         "  pepperpy-cloud compare examples/stacks/kv-store.yaml\n\n"
         "  pepperpy-cloud instances --vcpus 8 --memory 32 --gpu A10G --limit 5\n\n"
         "  pepperpy-cloud render examples/stacks/bsc-rag.yaml --target all --out deploy/\n\n"
+        "  pepperpy-cloud up examples/rag-app -d\n\n"
+        "  pepperpy-cloud metrics rag-app --since 1h --plot cpu.png\n\n"
+        "  pepperpy-cloud costs rag-app --provider gcp\n\n"
         "  pepperpy-cloud catalog info"
     ),
     no_args_is_help=True,
@@ -33,6 +36,11 @@ for _name, _command in (("up", lifecycle.up), ("ls", lifecycle.ls), ("status", l
                         ("logs", lifecycle.logs), ("scale", lifecycle.scale), ("rollback", lifecycle.rollback),
                         ("down", lifecycle.down), ("force-unlock", lifecycle.force_unlock)):
     app.command(_name)(_command)
+app.command("metrics")(monitor.metrics)
+app.command("top")(monitor.top)
+app.command("costs")(monitor.costs)
+app.command("dashboard")(monitor.dashboard)
+app.add_typer(monitor.alerts, name="alerts")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(secrets.app, name="secrets")
 

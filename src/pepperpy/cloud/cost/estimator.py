@@ -26,7 +26,7 @@ from pepperpy.cloud.cost.specs import (
     azure_disk_tier,
     memorystore_tier,
 )
-from pepperpy.cloud.errors import InputError, NotFoundError, NotSupportedError
+from pepperpy.cloud.errors import InputError, NotFoundError
 from pepperpy.cloud.spec.quantities import parse_amount, parse_count, parse_cpu, parse_size_gb
 
 ALTERNATIVE_MODELS = ("spot", "reserved_1y", "reserved_3y")
@@ -418,10 +418,20 @@ class CostEstimator:
         return self.estimate_monthly_cost(stack_resources(stack, self.provider_name),
                                           region=ctx_region, strict=strict)
 
-    def get_actual_costs(self, time_range: object = None, group_by: str = "service"
-                         ) -> dict[str, Decimal]:
-        """Actual costs come from measured usage of deployments (the monitor)."""
-        raise NotSupportedError(
-            "actual costs need measured usage from a PepperPy deployment or the cloud's billing "
-            "API, which this release does not read yet",
-            hint="use estimate_monthly_cost() for a forecast")
+    def get_actual_costs(self, time_range: object = None, group_by: str = "service",
+                         *, deployment: str | None = None) -> dict[str, Decimal]:
+        """Cost accrued by the deployments PepperPy Cloud runs, priced on this estimator's cloud.
+
+        Local deployments are measured by their collector: replica-hours at the hourly price of
+        the instance that fits the service, other lines pro rata for the hours measured (see
+        ``monitor/costs.py``). Returns ``{group: Decimal}``; ``actual_costs_report`` has the lines.
+        """
+        return self.actual_costs_report(time_range, deployment=deployment).grouped(group_by)
+
+    def actual_costs_report(self, time_range: object = None, *, deployment: str | None = None) -> Any:
+        """The accrued lines behind :meth:`get_actual_costs`, each citing its catalog row."""
+        from pepperpy.cloud.monitor.costs import actual_costs
+        from pepperpy.cloud.monitor.timerange import as_time_range
+
+        start, end = as_time_range(time_range if time_range is not None else "30d").bounds()
+        return actual_costs(self, start, end, deployment=deployment)

@@ -37,6 +37,7 @@ class MonitoringConfig(ConfigModel):
     metrics_namespace: str = "PepperPy"
     create_dashboard: bool = False
     alert_notifications: list[str] = []
+    scrape_interval_seconds: float = Field(10, ge=0.5, le=3600)
 
     @field_validator("alert_notifications")
     @classmethod

@@ -78,6 +78,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _notification_env() -> dict[str, str]:
+    """The caller's ``PEPPERPY_SMTP_*`` settings for the collector that sends alert email.
+
+    A password goes along only as a ``${SECRET:name}`` reference (resolved when sending), so no
+    clear-text secret lands in the program's env file.
+    """
+    from pepperpy.cloud.spec.secrets import secret_name
+
+    return {k: v for k, v in os.environ.items() if k.startswith("PEPPERPY_SMTP_")
+            and (k != "PEPPERPY_SMTP_PASSWORD" or secret_name(v) is not None)}
+
+
 def _silent(_msg: str) -> None:
     return None
 
@@ -342,6 +354,7 @@ class LocalRuntime:
             self.state.set_deployment_status(name, "running")
             self.state.record_event("deployed", f"revision {rev} serving with {count} replica(s){note}", name)
             self._ensure_autoscaler(name, stack, svc)
+            self._ensure_monitor(name, stack)
         return DeploymentResult(name, self.url(name), rev, count)
 
     def _ensure_autoscaler(self, name: str, stack: Stack, svc: Service) -> None:
@@ -354,6 +367,16 @@ class LocalRuntime:
                                         cwd=self._dir(name))
         elif self.supervisor.status(program) is not None:
             self.supervisor.remove_program(program)
+
+    def _ensure_monitor(self, name: str, stack: Stack) -> None:
+        """Run the metrics collector (``<name>-monitor``); it also evaluates alerts and the budget.
+
+        ``PEPPERPY_SCRAPE_INTERVAL`` overrides the stack's ``scrape_interval_seconds`` (tests, demos).
+        """
+        interval = os.environ.get("PEPPERPY_SCRAPE_INTERVAL") or str(stack.cloud.monitoring.scrape_interval_seconds)
+        program = f"{name}-monitor"
+        command = [sys.executable, "-m", "pepperpy.cloud.monitor.collector", name, "--interval", interval]
+        self.supervisor.add_program(program, command, cwd=self._dir(name), env=_notification_env())
 
     def _snapshot(self, name: str, rev: int, origin: Path, extras: list[str], stack_dir: Path) -> Path:
         """Copy the app (and its additional files) so the revision can run and be rolled back to
@@ -473,7 +496,8 @@ class LocalRuntime:
         self._break_dead_lease(name)
         with self.state.lock(name, ttl=LEASE_TTL):
             for program in self.supervisor.all_status():
-                if program in (f"{name}-lb", f"{name}-autoscaler") or program.startswith(f"{name}-r"):
+                helpers = (f"{name}-lb", f"{name}-autoscaler", f"{name}-monitor")
+                if program in helpers or program.startswith(f"{name}-r"):
                     self.supervisor.remove_program(program)
             self.state.delete_deployment(name)
             self.state.record_event("down", "all replicas and the load balancer stopped", name)
