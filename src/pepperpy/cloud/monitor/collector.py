@@ -19,6 +19,7 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -31,17 +32,53 @@ COMPACT_EVERY = 60.0
 
 
 def parse_exposition(text: str, deployment: str, now: float) -> list[Sample]:
-    """Samples of a Prometheus text exposition, minus the ``_created`` timestamps."""
+    """Samples of a Prometheus text exposition; ``_created`` become the ``created`` label-free map."""
+    return parse_with_created(text, deployment, now)[0]
+
+
+def parse_with_created(text: str, deployment: str, now: float) -> tuple[list[Sample], dict[tuple[str, str], float]]:
+    """Samples, plus each counter's creation time keyed by (family, labels without ``le``)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     samples: list[Sample] = []
+    created: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name.endswith("_created"):
-                continue
             labels = {**sample.labels, "deployment": deployment}
+            if sample.name.endswith("_created"):
+                # The text format exposes ``x_created`` as a family of its own (a gauge).
+                created[(sample.name.removesuffix("_created"), _key(labels))] = float(sample.value)
+                continue
             samples.append((sample.name, labels, now, float(sample.value)))
-    return samples
+    return samples, created
+
+
+def _key(labels: dict[str, str]) -> str:
+    return json.dumps({k: v for k, v in sorted(labels.items()) if k != "le"})
+
+
+def _family(name: str) -> str:
+    for suffix in ("_total", "_bucket", "_count", "_sum"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def with_created_zeros(samples: list[Sample], created: dict[tuple[str, str], float],
+                       is_new: Callable[[str, Mapping[str, str]], bool]) -> list[Sample]:
+    """A counter seen for the first time also gets its value at creation, 0, at its ``_created`` time.
+
+    Without it, requests answered before the first scrape would vanish into the first sample
+    (Prometheus' created-timestamp zero ingestion does the same).
+    """
+    zeros: list[Sample] = []
+    for name, labels, ts, _ in samples:
+        if name not in d.COUNTERS or not is_new(name, labels):
+            continue
+        born = created.get((_family(name), _key(dict(labels))))
+        if born is not None and born < ts:
+            zeros.append((name, labels, round(born, 3), 0.0))
+    return zeros + samples
 
 
 class ProcessMeter:
@@ -131,7 +168,8 @@ class Collector:
             answer.raise_for_status()
         except (httpx.HTTPError, ValueError):
             return []
-        return parse_exposition(answer.text, self.deployment, now)
+        samples, created = parse_with_created(answer.text, self.deployment, now)
+        return with_created_zeros(samples, created, lambda name, labels: not self.store.known(name, labels))
 
     def scrape(self, now: float | None = None) -> int:
         """One scrape: load balancer + replicas, stored under one timestamp; returns samples stored."""

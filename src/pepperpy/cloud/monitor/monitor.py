@@ -56,7 +56,7 @@ class CloudMonitor:
         from pepperpy.cloud.errors import NotFoundError
         from pepperpy.cloud.monitor.definitions import RAW_REPLICAS
 
-        known = store.label_values(RAW_REPLICAS, "deployment")
+        known = sorted(set(store.label_values(RAW_REPLICAS, "deployment")) | set(store.deployment_specs()))
         if resource not in known:
             import difflib
 

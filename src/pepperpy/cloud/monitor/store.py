@@ -191,6 +191,12 @@ class MetricStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    def known(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether this exact series has been stored before."""
+        key = (name, _labels_key(labels))
+        return key in self._ids or self.db.execute(
+            "SELECT 1 FROM series WHERE name = ? AND labels = ?", key).fetchone() is not None
+
     def find(self, name: str, match: Mapping[str, str]) -> list[tuple[int, dict[str, str], str]]:
         """Series of ``name`` whose labels include every ``match`` pair: (id, labels, kind)."""
         out = []

@@ -354,7 +354,7 @@ class LocalRuntime:
             self.state.set_deployment_status(name, "running")
             self.state.record_event("deployed", f"revision {rev} serving with {count} replica(s){note}", name)
             self._ensure_autoscaler(name, stack, svc)
-            self._ensure_monitor(name, stack)
+            self._ensure_monitor(name, stack, spec)
         return DeploymentResult(name, self.url(name), rev, count)
 
     def _ensure_autoscaler(self, name: str, stack: Stack, svc: Service) -> None:
@@ -368,7 +368,7 @@ class LocalRuntime:
         elif self.supervisor.status(program) is not None:
             self.supervisor.remove_program(program)
 
-    def _ensure_monitor(self, name: str, stack: Stack) -> None:
+    def _ensure_monitor(self, name: str, stack: Stack, spec: dict[str, Any]) -> None:
         """Run the metrics collector (``<name>-monitor``); it also evaluates alerts and the budget.
 
         ``PEPPERPY_SCRAPE_INTERVAL`` overrides the stack's ``scrape_interval_seconds`` (tests, demos).
@@ -376,6 +376,10 @@ class LocalRuntime:
         interval = os.environ.get("PEPPERPY_SCRAPE_INTERVAL") or str(stack.cloud.monitoring.scrape_interval_seconds)
         program = f"{name}-monitor"
         command = [sys.executable, "-m", "pepperpy.cloud.monitor.collector", name, "--interval", interval]
+        from pepperpy.cloud.monitor.store import MetricStore
+
+        with MetricStore.open() as store:  # known to the monitor (and to cost accrual) from now on
+            store.remember_deployment(name, spec, time.time())
         self.supervisor.add_program(program, command, cwd=self._dir(name), env=_notification_env())
 
     def _snapshot(self, name: str, rev: int, origin: Path, extras: list[str], stack_dir: Path) -> Path:
