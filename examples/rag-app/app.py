@@ -10,8 +10,13 @@ Endpoints
 Configuration (environment)
     DATABASE_URL   postgresql://user:password@host:port/db with the ``vector`` extension created
                    (a PepperPy ``DatabaseResource(extensions=["pgvector"])`` does that)
+    CONFIG_FILE    or a YAML file in seed 000's shape (``rag_pipeline.retriever.source``, ``top_k``);
+                   a path that does not exist here (``/app/app_config.yaml`` in a container) is looked
+                   up by its file name in the working directory, where ``additional_files`` land
     LOG_LEVEL      INFO by default; logs are JSON lines on stdout
     CHUNK_WORDS    target passage length in words (default 80)
+
+The retrieval itself (chunking, embedding, pgvector) is ``pepperpy/rag`` in this folder.
 
 The embedding is *lexical*: a hashed bag of words (signed feature hashing of
 lower-cased word counts into 256 dimensions, sublinear term weights, L2
@@ -25,41 +30,24 @@ Run: ``uvicorn app:app --host 127.0.0.1 --port 8000`` or ``python app.py``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
 import os
-import queue
-import re
 import sys
-import threading
 import time
-from collections import Counter as WordCounts
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pgvector import Vector
-from pgvector.psycopg import register_vector
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
-DIMENSIONS = 256
-TABLE = "rag_passages"
-CHUNK_WORDS = max(10, int(os.environ.get("CHUNK_WORDS", "80")))
-_TOKEN = re.compile(r"[^\W_]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-# Words too common to say what a passage is about; they would only add noise to the hash buckets.
-_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "do", "does", "for", "from", "how", "i", "in", "is", "it",
-    "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "which", "who", "why", "with",
-    "you", "your"})
-
+from pepperpy.rag import RAGPipeline
 
 # --------------------------------------------------------------------------- logging
 
@@ -106,123 +94,28 @@ DOCUMENTS = Counter("rag_documents_ingested", "Documents ingested", registry=REG
 PASSAGES = Counter("rag_passages_ingested", "Passages (chunks) stored", registry=REGISTRY)
 
 
-# --------------------------------------------------------------------------- text -> vectors
+def load_config() -> dict[str, Any]:
+    """The ``rag_pipeline`` section of CONFIG_FILE, or {} without one; DATABASE_URL wins over its source."""
+    name = os.environ.get("CONFIG_FILE")
+    if not name:
+        return {}
+    path = Path(name)
+    if not path.exists() and Path(path.name).exists():
+        path = Path(path.name)
+    import yaml
 
-def tokens(text: str) -> list[str]:
-    return [t for t in _TOKEN.findall(text.casefold()) if t not in _STOPWORDS]
-
-
-def embed(text: str) -> list[float]:
-    """Hashed bag of words: each word adds ±(1 + log count) to one of 256 buckets; unit length.
-
-    The sign bit halves the bias that two words sharing a bucket would add.
-    An all-zero vector (text made only of stop words) is returned as is.
-    """
-    vector = [0.0] * DIMENSIONS
-    for word, count in WordCounts(tokens(text)).items():
-        digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
-        sign = -1.0 if digest >> 63 else 1.0
-        vector[digest % DIMENSIONS] += sign * (1.0 + math.log(count))
-    norm = math.sqrt(sum(v * v for v in vector))
-    return [v / norm for v in vector] if norm else vector
+    data = yaml.safe_load(path.read_text()) or {}
+    return dict(data.get("rag_pipeline") or {})
 
 
-def chunk(text: str, words: int = CHUNK_WORDS) -> list[str]:
-    """Whole sentences packed into passages of about ``words`` words; over-long sentences are cut."""
-    pieces: list[list[str]] = []
-    for sentence in _SENTENCE.split(text.strip()):
-        tokens_ = sentence.split()
-        while len(tokens_) > words:
-            pieces.append(tokens_[:words])
-            tokens_ = tokens_[words:]
-        if tokens_:
-            pieces.append(tokens_)
-    passages: list[str] = []
-    current: list[str] = []
-    for piece in pieces:
-        if current and len(current) + len(piece) > words:
-            passages.append(" ".join(current))
-            current = []
-        current.extend(piece)
-    if current:
-        passages.append(" ".join(current))
-    return passages
+def make_pipeline() -> RAGPipeline:
+    config = load_config()
+    if os.environ.get("DATABASE_URL"):
+        config.setdefault("retriever", {})["source"] = os.environ["DATABASE_URL"]
+    return RAGPipeline.from_config(config)
 
 
-# --------------------------------------------------------------------------- database
-
-class Database:
-    """A few reusable connections to DATABASE_URL; a broken connection is dropped, never reused."""
-
-    def __init__(self, url: str | None, size: int = 4) -> None:
-        self.url = url
-        self.size = size
-        self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
-        self._schema_ready = False
-        self._schema_lock = threading.Lock()
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        if not self.url:
-            raise RuntimeError("DATABASE_URL is not set")
-        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-        try:
-            register_vector(conn)
-        except psycopg.ProgrammingError:
-            conn.close()
-            raise RuntimeError(
-                "the vector extension is missing; create the database with extensions=['pgvector']") from None
-        return conn
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
-        healthy = False
-        try:
-            yield conn
-            healthy = True
-        finally:
-            if healthy and not conn.closed and self._idle.qsize() < self.size:
-                self._idle.put(conn)
-            else:
-                conn.close()
-
-    def ensure_schema(self) -> None:
-        """Create the passages table once; an advisory lock keeps two replicas from racing on DDL."""
-        if self._schema_ready:
-            return
-        with self._schema_lock, self.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
-            conn.execute(f"""
-                CREATE TABLE IF NOT EXISTS {TABLE} (
-                    id bigserial PRIMARY KEY,
-                    doc_id text NOT NULL,
-                    chunk_index integer NOT NULL,
-                    content text NOT NULL,
-                    embedding vector({DIMENSIONS}) NOT NULL,
-                    created_at timestamptz NOT NULL DEFAULT now(),
-                    UNIQUE (doc_id, chunk_index)
-                )""")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_embedding_idx ON {TABLE} "
-                         "USING hnsw (embedding vector_cosine_ops)")
-        self._schema_ready = True
-
-    def table_exists(self) -> bool:
-        with self.connection() as conn:
-            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
-
-
-db = Database(os.environ.get("DATABASE_URL"))
+pipeline = make_pipeline()
 
 
 def database_errors(exc: Exception) -> HTTPException:
@@ -236,12 +129,12 @@ def database_errors(exc: Exception) -> HTTPException:
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     try:
-        db.ensure_schema()
+        pipeline.db.ensure_schema()
     except Exception as exc:  # not fatal: /ready says so and retries
         log.warning("schema not created at start-up: %s", type(exc).__name__)
     log.info("rag-app started")
     yield
-    db.close()
+    pipeline.close()
 
 
 app = FastAPI(title="PepperPy RAG example", lifespan=lifespan)
@@ -278,18 +171,8 @@ class IngestRequest(BaseModel):
 
 @app.post("/ingest")
 def ingest(body: IngestRequest) -> dict[str, Any]:
-    stored: list[dict[str, Any]] = []
     try:
-        db.ensure_schema()
-        with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for doc in body.documents:
-                doc_id = doc.id or hashlib.sha256(doc.text.encode()).hexdigest()[:16]
-                passages = chunk(doc.text)
-                cur.execute(f"DELETE FROM {TABLE} WHERE doc_id = %s", (doc_id,))
-                cur.executemany(
-                    f"INSERT INTO {TABLE} (doc_id, chunk_index, content, embedding) VALUES (%s, %s, %s, %s)",
-                    [(doc_id, i, text, Vector(embed(text))) for i, text in enumerate(passages)])
-                stored.append({"id": doc_id, "passages": len(passages)})
+        stored = pipeline.ingest([d.model_dump() for d in body.documents])
     except (psycopg.Error, RuntimeError) as exc:
         raise database_errors(exc) from None
     DOCUMENTS.inc(len(stored))
@@ -299,21 +182,11 @@ def ingest(body: IngestRequest) -> dict[str, Any]:
 
 @app.get("/ask")
 def ask(q: str = Query(min_length=1, max_length=2000), top_k: int = Query(5, ge=1, le=50)) -> dict[str, Any]:
-    query = embed(q)
-    if not any(query):  # only stop words: nothing to match on
-        return {"query": q, "top_k": top_k, "results": []}
     try:
-        db.ensure_schema()
-        with db.connection() as conn, conn.transaction():
-            # hnsw returns at most ef_search rows; keep it above top_k.
-            conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * top_k)}")
-            rows = conn.execute(
-                f"SELECT doc_id, chunk_index, content, 1 - (embedding <=> %s) AS score FROM {TABLE} "
-                "ORDER BY embedding <=> %s LIMIT %s", (Vector(query), Vector(query), top_k)).fetchall()
+        results = pipeline.retrieve(q, top_k)
     except (psycopg.Error, RuntimeError) as exc:
         raise database_errors(exc) from None
-    return {"query": q, "top_k": top_k,
-            "results": [{"doc_id": d, "chunk": c, "text": t, "score": round(float(s), 6)} for d, c, t, s in rows]}
+    return {"query": q, "top_k": top_k, "results": results}
 
 
 @app.get("/health")
@@ -324,9 +197,9 @@ def health() -> dict[str, str]:
 @app.get("/ready")
 def ready() -> JSONResponse:
     try:
-        db.ensure_schema()
-        if not db.table_exists():
-            return JSONResponse({"status": "not ready", "reason": f"table {TABLE} is missing"}, status_code=503)
+        reason = pipeline.ready()
+        if reason:
+            return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
     except (psycopg.Error, RuntimeError) as exc:
         return JSONResponse({"status": "not ready", "reason": f"database unavailable ({type(exc).__name__})"},
                             status_code=503)

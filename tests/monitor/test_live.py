@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pepperpy.cloud.monitor.costs import PRECISION
 from tests.conftest import Hooks, Mailbox
 
 NAME = "watch-demo"
@@ -200,7 +201,7 @@ def test_actual_costs_are_measured_replica_hours_at_the_catalog_price(env: dict[
     elapsed_hours = (time.time() - env["deployed_at"]) / 3600
     assert 0 < float(compute.quantity) <= elapsed_hours  # one replica, measured since its first scrape
     assert float(compute.quantity) > elapsed_hours - 10 / 3600
-    assert compute.cost == (compute.quantity * row.price).quantize(Decimal("0.000001"))
+    assert compute.cost == (compute.quantity * row.price).quantize(PRECISION)
     assert actual[compute.service] >= compute.cost
 
 

@@ -32,6 +32,7 @@ from pepperpy.cloud.monitor.store import MetricStore
 GROUP_BY = ("service", "deployment", "component", "sku")
 USAGE_UNITS = ("GB", "request", "requests", "operation", "LCU-hour", "million requests", "GB-second")
 CENT = Decimal("0.01")
+PRECISION = Decimal("1e-10")  # accrual keeps sub-cent amounts; displays round
 
 
 @dataclass
@@ -142,7 +143,7 @@ def _accrue(name: str, item: Any, service: str, rep_hours: float, measured: floa
                         note=f"not accrued: {item.note or 'no catalog price'}")
     if item.component == service and item.unit == "hour":
         qty = _decimal_hours(rep_hours)
-        cost = (qty * item.unit_price).quantize(Decimal("0.000001"))
+        cost = (qty * item.unit_price).quantize(PRECISION)
         return CostLine(**base, quantity=qty, unit="replica-hour", cost=cost,
                         hourly_now=item.unit_price * Decimal(str(current)),
                         note=f"{rep_hours:.3f} measured replica-hours")
@@ -151,7 +152,7 @@ def _accrue(name: str, item: Any, service: str, rep_hours: float, measured: floa
                         note="not accrued: priced by usage the local monitor does not measure")
     hourly = item.monthly / HOURS_PER_MONTH
     qty = _decimal_hours(measured)
-    return CostLine(**base, quantity=qty, unit="hour", cost=(hourly * qty).quantize(Decimal("0.000001")),
+    return CostLine(**base, quantity=qty, unit="hour", cost=(hourly * qty).quantize(PRECISION),
                     hourly_now=hourly if current > 0 or measured > 0 else None,
                     note=f"{item.monthly} a month pro rata for {measured:.3f} measured hours")
 
