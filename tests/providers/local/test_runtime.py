@@ -232,6 +232,40 @@ def test_kill_9_of_the_cli_mid_deploy_then_up_again_converges(runtime, module_ho
     assert "force-unlock" in " ".join(kinds) or "unlock" in " ".join(kinds)
 
 
+def test_kill_9_of_supervisord_mid_deploy_then_up_again_converges(runtime, module_home: Path,  # type: ignore[no-untyped-def]
+                                                                    tmp_path: Path) -> None:
+    import signal
+
+    folder = write_app(tmp_path / "app", "v1")
+    deploy(runtime, folder)
+    write_app(folder, "v2")
+    daemon = runtime.supervisor._read_pid()
+    assert daemon and psutil.pid_exists(daemon)
+    env = {**os.environ, "PEPPERPY_CLOUD_HOME": str(module_home)}
+    proc = subprocess.Popen([sys.executable, "-m", "pepperpy.cloud.cli.main", "up", str(folder), "-d"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "starting revision" in line:
+            break
+    time.sleep(0.3)  # replicas of the new revision are being started
+    os.kill(daemon, signal.SIGKILL)
+    started = time.monotonic()
+    out, _ = proc.communicate(timeout=180)
+    assert time.monotonic() - started < 30, out  # the interrupted run stops soon with a clear line, no hang
+    assert "supervisord" in out and "Traceback" not in out
+    result = deploy(runtime, folder)
+    assert get(result.url + "/")["version"] == "v2"
+    programs = sorted(p for p in runtime.supervisor.all_status() if p.startswith("rt-demo-r"))
+    assert programs == [f"rt-demo-r{result.revision}-0", f"rt-demo-r{result.revision}-1"]
+    new_daemon = runtime.supervisor._read_pid()
+    assert new_daemon != daemon
+    ours = runtime.supervisor._orphans()  # every process our supervisord started...
+    assert ours and all(p.ppid() == new_daemon for p in ours)  # ...is a child of the live daemon: no orphan
+    live = {psutil.Process(s.pid).pid for s in runtime.supervisor.all_status().values() if s.pid}
+    assert {p.pid for p in ours} == live
+
+
 BURN_APP = '''
 import os, time
 async def app(scope, receive, send):

@@ -103,6 +103,7 @@ class LocalRuntime:
         self.supervisor = Supervisor()
         self.secrets = SecretStore.open()
         self.progress = progress or _silent
+        self._daemon: int | None = None
 
     # -- paths and programs -----------------------------------------------------------------
 
@@ -159,6 +160,7 @@ class LocalRuntime:
         url = f"http://127.0.0.1:{port}{path}"
         last = "no answer yet"
         while time.monotonic() < deadline:
+            self._check_daemon()
             status = self.supervisor.status(program)
             if status is not None and status.state in ("FATAL", "EXITED", "BACKOFF"):
                 raise self._failure(program, f"replica {program} crashed on start ({status.state})", redactor)
@@ -220,8 +222,16 @@ class LocalRuntime:
         except (httpx.HTTPError, ValueError):
             return None
 
+    def _check_daemon(self) -> None:
+        """A supervisord restarted under a running rollout (killed, then revived) has restarted every
+        program from its config: what this run waits for may never come, so stop now and say so."""
+        if self._daemon is not None and self.supervisor.daemon_pid() != self._daemon:
+            raise DeployError("supervisord was restarted during this run (was it killed?)",
+                              hint="run 'pepperpy-cloud up' again; it converges from what is running")
+
     def _wait_admitted(self, name: str, ids: set[str], deadline: float) -> None:
         while time.monotonic() < deadline:
+            self._check_daemon()
             status = self.lb_status(name) or {}
             admitted = {b["id"] for b in status.get("backends", []) if b.get("admitted")}
             if ids <= admitted:
@@ -281,6 +291,8 @@ class LocalRuntime:
         svc = stack.services[svc_name]
         spec = {"stack": stack.model_dump(mode="json"), "service": svc_name, "stack_dir": str(stack_dir)}
         self._break_dead_lease(name)
+        self.supervisor.ensure_running()  # a killed supervisord is restarted and its orphans stopped
+        self._daemon = self.supervisor.daemon_pid()
         with self.state.lock(name, ttl=LEASE_TTL) as lease:
             if self.state.get_deployment(name):
                 self._reap(name)
@@ -444,6 +456,8 @@ class LocalRuntime:
         rev, stack, svc_name, _ = self._require(name)
         svc = stack.services[svc_name]
         self._break_dead_lease(name)
+        self.supervisor.ensure_running()
+        self._daemon = self.supervisor.daemon_pid()
         with self.state.lock(name, ttl=LEASE_TTL):
             current = self.state.replicas(name, rev.number)
             source = self._dir(name) / "revisions" / str(rev.number) / "app"
@@ -498,6 +512,7 @@ class LocalRuntime:
     def down(self, name: str) -> None:
         """Stop every replica and the load balancer, forget the deployment; idempotent."""
         self._break_dead_lease(name)
+        self.supervisor.ensure_running()
         with self.state.lock(name, ttl=LEASE_TTL):
             for program in self.supervisor.all_status():
                 helpers = (f"{name}-lb", f"{name}-autoscaler", f"{name}-monitor")

@@ -442,6 +442,10 @@ class Supervisor:
             time.sleep(0.05)
         return False
 
+    def daemon_pid(self) -> int | None:
+        """The pid of the running supervisord as its pidfile says (None before the first start)."""
+        return self._read_pid()
+
     def _read_pid(self) -> int | None:
         try:
             return int(self.pidfile.read_text().strip())
