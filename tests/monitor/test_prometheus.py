@@ -183,6 +183,14 @@ def test_gauges_read_back_as_driven(prom: Server) -> None:
     assert np.all(np.diff(cpu.timestamps) > 0) and start <= cpu.timestamps[0] and cpu.timestamps[-1] <= end + 1
 
 
+def test_cloud_monitor_reads_the_configured_prometheus(prom: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pepperpy.cloud import CloudMonitor, LocalProvider, TimeRange
+
+    monkeypatch.setenv("PEPPERPY_PROMETHEUS_URL", prom.url)
+    result = CloudMonitor(provider=LocalProvider()).get_metrics(DEPLOYMENT, ["cpu_usage"], TimeRange.since("10m"))
+    assert result.source == "prometheus" and np.allclose(result["cpu_usage"].values, 42.0)
+
+
 def test_counters_and_histogram(prom: Server) -> None:
     start, end = _window(prom)
     names = ["requests_count", "requests_per_second", "errors_4xx", "errors_5xx", "error_rate",
