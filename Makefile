@@ -34,6 +34,7 @@ demo: install
 # unit) and enable it at boot: a throwaway policy-rc.d ("exit 101": action forbidden) blocks the start, then
 # the service is stopped and disabled anyway, in case a policy-rc.d already there allowed it.
 validators: .venv-checkov/bin/checkov
+	@[ -x .npm-azurite/node_modules/.bin/azurite-blob ] || command -v azurite-blob >/dev/null 2>&1 || { command -v npm >/dev/null 2>&1 && npm install --prefix .npm-azurite --no-audit --no-fund --silent azurite@3 >/dev/null 2>&1; } || echo "azurite not installed (needs npm): the Azure Blob tests will be skipped"
 	@command -v nginx >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) || echo "nginx not installed: the nginx -t test will be skipped"; }
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && { get() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; get 2>/dev/null || { apt-get update -qq && get; }; } || echo "chromium not installed: the dashboard browser test will be skipped"; }
 	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \

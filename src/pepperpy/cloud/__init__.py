@@ -39,6 +39,9 @@ _EXPORTS = {
     "PriceRow": "pepperpy.cloud.catalog.row",
     "InstanceQuery": "pepperpy.cloud.catalog.query",
     "Stack": "pepperpy.cloud.spec.stack",
+    "ManagedAIService": "pepperpy.cloud.ai.service",
+    "ModelDeployment": "pepperpy.cloud.ai.service",
+    "EndpointConfig": "pepperpy.cloud.ai.config",
     "CloudMonitor": "pepperpy.cloud.monitor.monitor",
     "TimeRange": "pepperpy.cloud.monitor.timerange",
     "PepperpyCloudError": "pepperpy.cloud.errors",
@@ -49,6 +52,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from pepperpy.cloud.ai.config import EndpointConfig
+    from pepperpy.cloud.ai.service import ManagedAIService, ModelDeployment
     from pepperpy.cloud.catalog.query import InstanceQuery
     from pepperpy.cloud.catalog.row import PriceRow
     from pepperpy.cloud.catalog.store import Catalog
