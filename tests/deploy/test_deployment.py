@@ -107,7 +107,11 @@ def test_deployment_with_scaling_and_secrets_renders(tmp_path: Path) -> None:
     text = "".join(p.read_text() for p in written)
     assert "very-secret" not in text and "AKIAEXAMPLE" not in text
     assert deployment.to_stack().services["app"].scaling.target == 70  # type: ignore[union-attr]
-    with pytest.raises(NotSupportedError, match="AWS cannot deploy"):
+    from pepperpy.cloud import AzureProvider
+
+    # AWS deploys now (tests/providers/aws/test_stack.py); a provider without deployments still refuses first.
+    deployment.provider = AzureProvider(region="eastus")
+    with pytest.raises(NotSupportedError, match="Azure cannot deploy"):
         deployment.deploy(source_dir="./my-pepperpy-app", entry_point="app.py")
 
 

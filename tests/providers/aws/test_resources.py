@@ -245,7 +245,8 @@ def test_names_and_values_aws_rejects_are_refused_before_any_call(aws: str, raw:
 def test_capabilities_say_what_aws_can_and_cannot_do() -> None:
     caps = AWSProvider(region=REGION).capabilities()
     assert caps["resources"].supported and caps["secrets"].supported and caps["price"].supported
-    assert not caps["deploy"].supported and "ECS" in caps["deploy"].reason
+    assert caps["deploy"].supported and "ECS" in caps["deploy"].reason
+    assert caps["monitor"].supported and caps["actual_costs"].supported
 
 
 def test_serverless_code_is_the_source_dir_and_updates_only_when_it_changes(aws: str, raw: Any,

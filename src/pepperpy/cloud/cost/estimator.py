@@ -419,19 +419,46 @@ class CostEstimator:
                                           region=ctx_region, strict=strict)
 
     def get_actual_costs(self, time_range: object = None, group_by: str = "service",
-                         *, deployment: str | None = None) -> dict[str, Decimal]:
+                         *, deployment: str | None = None, **options: Any) -> dict[str, Decimal]:
         """Cost accrued by the deployments PepperPy Cloud runs, priced on this estimator's cloud.
 
         Local deployments are measured by their collector: replica-hours at the hourly price of
         the instance that fits the service, other lines pro rata for the hours measured (see
         ``monitor/costs.py``). Returns ``{group: Decimal}``; ``actual_costs_report`` has the lines.
+        With an AWS provider the amounts are Cost Explorer's (``providers/aws/cost_explorer.py``;
+        options ``include_unmanaged=`` and ``granularity=``).
         """
+        if self._is_aws():
+            from pepperpy.cloud.providers.aws.cost_explorer import get_actual_costs
+
+            start, end = self._bounds(time_range)
+            return get_actual_costs(self.provider, start, end, group_by,  # type: ignore[arg-type]
+                                    deployment=deployment, **options)
+        if options:
+            raise InputError(next(iter(options)), "is an option of Cost Explorer (AWS provider) only")
         return self.actual_costs_report(time_range, deployment=deployment).grouped(group_by)
 
-    def actual_costs_report(self, time_range: object = None, *, deployment: str | None = None) -> Any:
-        """The accrued lines behind :meth:`get_actual_costs`, each citing its catalog row."""
+    def actual_costs_report(self, time_range: object = None, *, deployment: str | None = None,
+                            **options: Any) -> Any:
+        """The accrued lines behind :meth:`get_actual_costs`, each citing its catalog row (AWS: Cost Explorer rows)."""
         from pepperpy.cloud.monitor.costs import actual_costs
+
+        start, end = self._bounds(time_range)
+        if self._is_aws():
+            from pepperpy.cloud.providers.aws.cost_explorer import actual_costs_report
+
+            return actual_costs_report(self.provider, start, end,  # type: ignore[arg-type]
+                                       deployment=deployment, **options)
+        if options:
+            raise InputError(next(iter(options)), "is an option of Cost Explorer (AWS provider) only")
+        return actual_costs(self, start, end, deployment=deployment)
+
+    def _is_aws(self) -> bool:
+        """Actual costs come from the cloud's billing only for a cloud provider object (not a pricing name)."""
+        return getattr(self.provider, "name", None) == "aws" and hasattr(self.provider, "session")
+
+    @staticmethod
+    def _bounds(time_range: object) -> tuple[float, float]:
         from pepperpy.cloud.monitor.timerange import as_time_range
 
-        start, end = as_time_range(time_range if time_range is not None else "30d").bounds()
-        return actual_costs(self, start, end, deployment=deployment)
+        return as_time_range(time_range if time_range is not None else "30d").bounds()

@@ -43,6 +43,9 @@ class CloudMonitor:
         start, end = as_time_range(time_range).bounds()
         if self.prometheus is not None:
             return self.prometheus.get_metrics(resource_name, list(metrics), start, end)
+        cloud = self._cloud()
+        if cloud is not None:
+            return cloud.get_metrics(resource_name, list(metrics), start, end)
         from pepperpy.cloud.monitor.query import compute
         from pepperpy.cloud.monitor.store import MetricStore
 
@@ -50,6 +53,14 @@ class CloudMonitor:
             self._require_known(store, resource_name)
             series = [compute(store, resource_name, name, start, end) for name in metrics]
         return MetricsResult(resource_name, start, end, series)
+
+    def _cloud(self) -> Any:
+        """The provider's own monitoring backend (CloudWatch for AWS); None for local deployments."""
+        if getattr(self.provider, "name", None) == "aws":
+            from pepperpy.cloud.providers.aws.cloudwatch import CloudWatchMonitor
+
+            return CloudWatchMonitor(self.provider)  # type: ignore[arg-type]
+        return None
 
     @staticmethod
     def _require_known(store: Any, resource: str) -> None:
@@ -75,10 +86,19 @@ class CloudMonitor:
     def create_dashboard(self, name: str, widgets: Sequence[dict[str, Any]], *,
                          time_range: TimeRange | str | None = TimeRange.LAST_HOUR,
                          out_dir: str | Path | None = None) -> Any:
-        """A Grafana dashboard JSON and a self-contained HTML dashboard; ``.url`` opens the HTML."""
+        """A Grafana dashboard JSON and a self-contained HTML dashboard; ``.url`` opens the HTML.
+
+        On AWS, a CloudWatch dashboard instead; ``.url`` opens it in the console.
+        """
         from pepperpy.cloud.monitor import dashboards
 
         window = as_time_range(time_range)
+        cloud = self._cloud()
+        if cloud is not None:
+            if out_dir is not None:
+                raise InputError("out_dir", "a CloudWatch dashboard is not written to a folder",
+                                 hint="leave out_dir out with an AWS provider")
+            return cloud.create_dashboard(name, list(widgets), window)
 
         def series_for(resource: str, metric_name: str) -> Any:
             try:
@@ -94,8 +114,16 @@ class CloudMonitor:
 
     def create_alert(self, name: str, description: str, metric: str, resource: str, threshold: float,
                      duration_seconds: float, notification_channels: Sequence[str] = (), **options: Any) -> Any:
-        """A rule the deployment's collector evaluates after every scrape, plus its Prometheus rule file."""
+        """A rule the deployment's collector evaluates after every scrape, plus its Prometheus rule file.
+
+        On AWS, a CloudWatch alarm (``sns:`` channels are alarm actions there).
+        """
         from pepperpy.cloud.monitor.alerts import AlertRule, AlertStore
+
+        cloud = self._cloud()
+        if cloud is not None:
+            return cloud.create_alert(name, description, metric, resource, threshold, duration_seconds,
+                                      notification_channels, **options)
 
         rule = AlertRule(name=name, description=description, metric=metric, resource=resource, threshold=threshold,
                          duration_seconds=duration_seconds, notification_channels=list(notification_channels),
@@ -107,11 +135,18 @@ class CloudMonitor:
     def list_alerts(self, resource: str | None = None) -> list[Any]:
         from pepperpy.cloud.monitor.alerts import AlertStore
 
+        cloud = self._cloud()
+        if cloud is not None:
+            return list(cloud.list_alerts(resource))
         return list(AlertStore().list(resource))
 
     def delete_alert(self, name: str) -> None:
         from pepperpy.cloud.monitor.alerts import AlertStore
 
+        cloud = self._cloud()
+        if cloud is not None:
+            cloud.delete_alert(name)
+            return
         AlertStore().delete(name)
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pepperpy.cloud.providers.aws.resources import AWSResources
     from pepperpy.cloud.providers.aws.secrets import AWSSecretStore
     from pepperpy.cloud.providers.aws.session import AWSSession
+    from pepperpy.cloud.providers.aws.stack import AWSDeploymentResult
 
 
 @register("aws", "amazon")
@@ -43,11 +44,12 @@ class AWSProvider(CloudProvider):
                                       "postgres → RDS PostgreSQL (password in Secrets Manager); "
                                       "serverless → Lambda"),
         "secrets": Capability(True, "${SECRET:name} read from AWS Secrets Manager"),
-        "deploy": Capability(False, "ECS Fargate deployments are not implemented yet; render terraform-aws and "
-                                    "apply it, or deploy to the local provider"),
-        "scale": Capability(False, "needs AWS deployments (not implemented yet)"),
-        "monitor": Capability(False, "CloudWatch alarms and dashboards are not implemented yet"),
-        "actual_costs": Capability(False, "Cost Explorer is not read yet"),
+        "deploy": Capability(True, "ECS Fargate services behind an ALB with target-tracking autoscaling; RDS, "
+                                   "ElastiCache Redis, Amazon MQ RabbitMQ, S3; images are pushed by you (Docker)"),
+        "scale": Capability(True, "ECS desired count within the autoscaling bounds"),
+        "monitor": Capability(True, "CloudWatch metrics (ECS, ALB, Container Insights), alarms with SNS "
+                                    "notifications, dashboards"),
+        "actual_costs": Capability(True, "Cost Explorer, costs tagged managed-by=pepperpy-cloud"),
     }
 
     def __init__(self, region: str | None = None, credentials: Mapping[str, Any] | None = None,
@@ -80,3 +82,24 @@ class AWSProvider(CloudProvider):
         from pepperpy.cloud.providers.aws.secrets import AWSSecretStore
 
         return AWSSecretStore(self)
+
+    def deploy_stack(self, stack: Any, *, stack_dir: Any, progress: Any = None) -> list[AWSDeploymentResult]:
+        """Create or converge ``stack`` on AWS (see :mod:`.stack`); one result per container service.
+
+        Re-running converges; a failure removes what that run created and says so.
+        """
+        from pepperpy.cloud.providers.aws.stack import AWSStack
+
+        return AWSStack(self, progress=progress).deploy(stack, Path(stack_dir))
+
+    def destroy_stack(self, name: str, *, progress: Any = None) -> list[str]:
+        """Delete every AWS object tagged as part of deployment ``name``; returns what was removed."""
+        from pepperpy.cloud.providers.aws.stack import AWSStack
+
+        return AWSStack(self, progress=progress).destroy(name)
+
+    def scale(self, name: str, replicas: int, *, service: str | None = None) -> AWSDeploymentResult:
+        """Set a deployed service's ECS task count (within its autoscaling min..max)."""
+        from pepperpy.cloud.providers.aws.stack import AWSStack
+
+        return AWSStack(self).scale(name, replicas, service)

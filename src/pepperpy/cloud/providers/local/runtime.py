@@ -539,9 +539,10 @@ class LocalRuntime:
                 "events": [{"kind": e.kind, "message": e.message} for e in self.state.events(name, limit=10)]}
 
     def list_deployments(self) -> list[dict[str, Any]]:
+        """Deployments on this machine (the state store also records cloud ones; those are not ours)."""
         return [{"name": d.name, "status": d.status, "revision": d.active_revision,
                  "replicas": len(self.state.replicas(d.name, d.active_revision)) if d.active_revision else 0,
-                 "url": self.url(d.name)} for d in self.state.list_deployments()]
+                 "url": self.url(d.name)} for d in self.state.list_deployments() if d.provider == "local"]
 
     def log_files(self, name: str, replica: int | None = None) -> list[Path]:
         rev, _, _, _ = self._require(name)
