@@ -399,4 +399,4 @@ def test_seed_000_deployment_snippet_runs_as_written(aws: str, raw: Any, capsys:
 def test_capabilities_now_include_deploy_and_scale() -> None:
     caps = AWSProvider(region=REGION).capabilities()
     assert caps["deploy"].supported and "ECS Fargate" in caps["deploy"].reason
-    assert caps["scale"].supported and not caps["actual_costs"].supported
+    assert caps["scale"].supported and caps["actual_costs"].supported and caps["monitor"].supported
