@@ -88,7 +88,14 @@ class CloudDeployment:
                               requirements_file=requirements_file, additional_files=additional_files)
         self.provider.require("deploy")
         results = self.provider.deploy_stack(stack, stack_dir=source_dir)  # type: ignore[attr-defined]
-        return results[0]
+        result = results[0]
+        if getattr(result, "image_pushed", True) is False:
+            import warnings
+
+            commands = "; ".join(getattr(result, "push_commands", []) or [])
+            warnings.warn(f"{self.name}: the image {getattr(result, 'image', '')} is not pushed yet (no Docker "
+                          f"here); the service starts once it is: {commands}", UserWarning, stacklevel=2)
+        return result
 
     def __repr__(self) -> str:
         return f"CloudDeployment(name={self.name!r}, provider={self.provider!r})"
