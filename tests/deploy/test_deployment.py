@@ -107,11 +107,15 @@ def test_deployment_with_scaling_and_secrets_renders(tmp_path: Path) -> None:
     text = "".join(p.read_text() for p in written)
     assert "very-secret" not in text and "AKIAEXAMPLE" not in text
     assert deployment.to_stack().services["app"].scaling.target == 70  # type: ignore[union-attr]
-    from pepperpy.cloud import AzureProvider
+    from pepperpy.cloud.providers.base import CloudProvider
 
-    # AWS deploys now (tests/providers/aws/test_stack.py); a provider without deployments still refuses first.
-    deployment.provider = AzureProvider(region="eastus")
-    with pytest.raises(NotSupportedError, match="Azure cannot deploy"):
+    class NoDeployProvider(CloudProvider):
+        name = "local"  # a provider name stacks accept; its empty capabilities_map deploys nothing
+        display_name = "NoDeploy"
+
+    # AWS, Azure and GCP deploy now (tests/providers/*/); a provider without deployments still refuses first.
+    deployment.provider = NoDeployProvider()
+    with pytest.raises(NotSupportedError, match="NoDeploy cannot deploy"):
         deployment.deploy(source_dir="./my-pepperpy-app", entry_point="app.py")
 
 

@@ -12,7 +12,7 @@ import pytest
 from pepperpy.cloud import AzureProvider, ResourceManager, StorageResource
 from pepperpy.cloud.errors import InputError, NotSupportedError, PepperpyCloudError
 from pepperpy.cloud.resources.manager import JsonResourceStore
-from pepperpy.cloud.resources.models import DatabaseResource, ResourceError
+from pepperpy.cloud.resources.models import ComputeResource, DatabaseResource, ResourceError
 from tests.providers.azure.conftest import KEY, Azurite, free_port
 from tests.providers.azure.throttle import ThrottlingProxy
 
@@ -101,11 +101,10 @@ def test_seed_snippets_run_as_written_against_azurite(azurite: Azurite, monkeypa
     ns: dict[str, object] = {}
     exec(SEED_PROVIDER, ns)
     ns["aws_provider"] = ns["azure_provider"]
-    with pytest.raises(NotSupportedError) as refused:
+    with pytest.raises(InputError) as refused:
         exec(SEED_RESOURCES, ns)
-    # Storage ran as written; the database needs ARM, which has no emulator: refused with the reason.
-    assert "Azure cannot create postgres resources" in str(refused.value)
-    assert "Azure Resource Manager" in str(refused.value)
+    # Storage ran as written; the database goes through ARM (test_provider_arm.py), which needs a subscription.
+    assert refused.value.field == "subscription_id" and "AZURE_SUBSCRIPTION_ID" in str(refused.value)
     storage = ns["storage"]
     assert storage.url == f"{azurite.endpoint}/pepperpy-data"  # type: ignore[attr-defined]
     props = azurite.service().get_container_client("pepperpy-data").get_container_properties()
@@ -176,8 +175,10 @@ def test_names_azure_rejects_fail_before_any_call() -> None:
 def test_versioning_and_other_kinds_are_refused_with_a_reason(manager: ResourceManager) -> None:
     with pytest.raises(NotSupportedError, match="storage-account setting"):
         manager.create_resource(StorageResource(name=unique(), versioning=True))
-    with pytest.raises(NotSupportedError, match="Azure Database for PostgreSQL"):
+    with pytest.raises(InputError, match="subscription_id: Azure Resource Manager calls need a subscription"):
         manager.create_resource(DatabaseResource(name=unique("db")))
+    with pytest.raises(NotSupportedError, match="Azure cannot create serverless resources"):
+        manager.create_resource(ComputeResource(name=unique("fn")))
     assert manager.list_resources() == []
 
 

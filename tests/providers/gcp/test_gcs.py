@@ -21,6 +21,7 @@ from pepperpy.cloud.resources.manager import JsonResourceStore
 from pepperpy.cloud.resources.models import ComputeResource, ResourceError
 from tests.providers.azure.throttle import ThrottlingProxy
 from tests.providers.gcp.conftest import free_port
+from tests.providers.gcp.fake_gcp import FakeGcpServer
 
 pytestmark = pytest.mark.usefixtures("no_gcp_env")
 
@@ -106,23 +107,28 @@ def manager(provider: GCPProvider) -> ResourceManager:
 def test_seed_snippets_run_as_written_against_the_emulator(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     # google-cloud-storage's own variable points every call at the emulator; the seed's file is then not read.
+    # The database goes to Cloud SQL through the REST fake (PEPPERPY_GCP_API_ENDPOINT); see test_provider.py.
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    fake = FakeGcpServer()
+    monkeypatch.setenv("PEPPERPY_GCP_API_ENDPOINT", fake.url)
     ns: dict[str, Any] = {}
     exec(SEED_PROVIDER, ns)
     ns["aws_provider"] = ns["gcp_provider"]
-    with pytest.raises(NotSupportedError) as refused:
-        exec(SEED_RESOURCES, ns)
-    assert "GCP cannot create postgres resources" in str(refused.value) and "Cloud SQL" in str(refused.value)
+    exec(SEED_RESOURCES, ns)
+    assert ns["database"].connection_string.startswith("postgresql://pepperpy:")
     assert ns["storage"].url == "gs://pepperpy-data"
     bucket = sdk_client(gcs_emulator).get_bucket("pepperpy-data")
     assert bucket.labels == {"managed-by": "pepperpy-cloud", "pepperpy-resource": "pepperpy-data"}
     assert bucket.iam_configuration.uniform_bucket_level_access_enabled is True
     assert bucket.iam_configuration.public_access_prevention == "enforced"
     exec(SEED_LIST, ns)
-    assert capsys.readouterr().out.splitlines() == ["pepperpy-data (object_storage): available"]
+    assert capsys.readouterr().out.splitlines() == ["pepperpy-data (object_storage): available",
+                                                    "pepperpy-vectors (postgres): available"]
     exec('resource_manager.delete_resource("pepperpy-data")', ns)
+    exec('resource_manager.delete_resource("pepperpy-vectors")', ns)
     assert sdk_client(gcs_emulator).lookup_bucket("pepperpy-data") is None
-    assert ns["resource_manager"].list_resources() == []
+    assert ns["resource_manager"].list_resources() == [] and fake.api.resources() == []
+    fake.close()
 
 
 def test_create_is_idempotent_and_converges(manager: ResourceManager, gcs_emulator: str) -> None:

@@ -44,8 +44,10 @@ class AWSProvider(CloudProvider):
                                       "postgres → RDS PostgreSQL (password in Secrets Manager); "
                                       "serverless → Lambda"),
         "secrets": Capability(True, "${SECRET:name} read from AWS Secrets Manager"),
-        "deploy": Capability(True, "ECS Fargate services behind an ALB with target-tracking autoscaling; RDS, "
-                                   "ElastiCache Redis, Amazon MQ RabbitMQ, S3; images are pushed by you (Docker)"),
+        "deploy": Capability(True, "ECS Fargate services behind an ALB with target-tracking autoscaling (or EKS "
+                                   "with kubernetes_hosting='eks'); serverless services on Lambda with a Function "
+                                   "URL; RDS, ElastiCache Redis, Amazon MQ RabbitMQ, S3; images are pushed by you "
+                                   "(Docker)"),
         "scale": Capability(True, "ECS desired count within the autoscaling bounds"),
         "monitor": Capability(True, "CloudWatch metrics (ECS, ALB, Container Insights), alarms with SNS "
                                     "notifications, dashboards"),

@@ -24,6 +24,12 @@ one event each) as soon as AWS accepts it; a failed apply removes what that
 call created, newest first, and records anything it could not remove.
 Teardown finds parts by their deployment tag (so it works without the state
 row) and removes them in dependency order.
+
+Services with ``runtime: serverless`` become Lambda functions behind Function URLs
+(:mod:`.lambda_services`), with either hosting. With the provider option
+``kubernetes_hosting="eks"``, a ``hosting: kubernetes`` stack gets an EKS cluster and
+node group instead of ECS, and its rendered overlay is applied to it (:mod:`.eks`);
+its managed components are not wired there yet and are refused.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from typing import TYPE_CHECKING, Any
 
 from pepperpy.cloud.deploy.state import StateStore
 from pepperpy.cloud.errors import DeployError, InputError, NotFoundError, PepperpyCloudError
-from pepperpy.cloud.providers.aws import alb, buckets, ecs, elasticache, mq, network, rds
+from pepperpy.cloud.providers.aws import alb, buckets, ecs, eks, elasticache, lambda_services, mq, network, rds
 from pepperpy.cloud.providers.aws.parts import Connection, Ctx, Journal, Progress, delete_secret, find_secrets
 from pepperpy.cloud.providers.aws.resources import AWSResources
+from pepperpy.cloud.render.base import service_image
 from pepperpy.cloud.render.images import IMAGES, component_image, component_port, image_key
 from pepperpy.cloud.render.terraform_common import container_services, managed, self_hosted
 from pepperpy.cloud.spec.secrets import split_env
@@ -52,7 +59,8 @@ LEASE_TTL = 3600.0
 
 @dataclass(frozen=True)
 class AWSDeploymentResult:
-    """One service of a stack on AWS: its URL (the ALB's DNS name), what runs, and what is still to do."""
+    """One service of a stack on AWS: its URL (the ALB's DNS name, a Function URL, the cluster's address),
+    what runs (``runtime``: ``ecs``, ``lambda`` or ``eks``), and what is still to do."""
 
     name: str
     service: str
@@ -63,6 +71,8 @@ class AWSDeploymentResult:
     image_pushed: bool
     push_commands: tuple[str, ...] = ()
     autoscaling: dict[str, Any] = field(default_factory=dict)
+    runtime: str = "ecs"
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,9 +128,13 @@ class AWSStack:
 
     def _preflight(self, stack: Stack) -> dict[str, str]:
         """Everything that can be refused before anything exists: sizes, engines, the app's secrets (name -> ARN)."""
-        for name, svc in container_services(stack):
+        lambda_services.check(stack)
+        on_eks = self._on_eks(stack)
+        if on_eks:
+            eks.check(stack)
+        for name, svc in container_services(stack) if not on_eks else []:
             ecs.fargate_size(svc, f"services.{name}")
-        for name, comp in self_hosted(stack):
+        for name, comp in self_hosted(stack) if not on_eks else []:
             if image_key(comp) not in IMAGES:
                 raise InputError(f"components.{name}", f"no pinned image for {comp.kind} {comp.engine or ''}".strip(),
                                  hint="use a vector_db engine of qdrant or chroma, or set managed: true")
@@ -130,7 +144,7 @@ class AWSStack:
                 raise InputError(f"components.{name}.engine", "Aurora is not deployed by the AWS provider yet",
                                  hint="leave engine unset for RDS, or render terraform-aws")
         arns: dict[str, str] = {}
-        for name, svc in container_services(stack):
+        for name, svc in stack.services.items():
             for var, secret in split_env(svc.env)[1].items():
                 if secret in arns:
                     continue
@@ -146,6 +160,8 @@ class AWSStack:
 
     def _apply(self, stack: Stack, stack_dir: Path, journal: Journal,
                app_secrets: dict[str, str]) -> list[AWSDeploymentResult]:
+        if self._on_eks(stack):
+            return self._apply_eks(stack, stack_dir, journal, app_secrets)
         services = container_services(stack)
         hosted = self_hosted(stack)
         self.progress(f"network for {stack.name} in {self.aws.region}")
@@ -189,7 +205,57 @@ class AWSStack:
                 role_arn=role, log_group=log_group, where=f"components.{name}")
             ecs.ensure_service(ctx, name, task["taskDefinitionArn"], desired=comp.replicas,
                                bounds=(comp.replicas, comp.replicas), target_group=None, port=component_port(comp))
-        return results
+        return results + self._serverless(ctx, stack_dir, app_secrets)
+
+    def _on_eks(self, stack: Stack) -> bool:
+        """``hosting: kubernetes`` runs on EKS when the provider is asked to (``kubernetes_hosting="eks"``).
+
+        The default stays ECS Fargate for every stack (seed 003's kv-store, ``hosting: kubernetes``,
+        runs there), so EKS — a cluster and nodes billed by the hour — is opted into.
+        """
+        choice = str(self.provider.options.get("kubernetes_hosting", "ecs"))
+        if choice not in {"ecs", "eks"}:
+            raise InputError("kubernetes_hosting", f"{choice!r} is not ecs or eks")
+        return stack.hosting == "kubernetes" and choice == "eks"
+
+    def _serverless(self, ctx: Ctx, stack_dir: Path, app_secrets: dict[str, str]) -> list[AWSDeploymentResult]:
+        """The stack's ``runtime: serverless`` services on Lambda (see :mod:`.lambda_services`)."""
+        several = len(ctx.stack.services) > 1
+        return [AWSDeploymentResult(
+            name=f"{ctx.name}-{fn['service']}" if several else ctx.name, service=fn["service"], url=fn["url"],
+            revision=fn["revision"], replicas=0, image="", image_pushed=True, runtime="lambda",
+            details={k: v for k, v in fn.items() if k not in {"service", "url", "revision"}})
+            for fn in lambda_services.deploy(ctx, stack_dir, app_secrets)]
+
+    def _apply_eks(self, stack: Stack, stack_dir: Path, journal: Journal,
+                   app_secrets: dict[str, str]) -> list[AWSDeploymentResult]:
+        """``hosting: kubernetes``: buckets, an EKS cluster and node group, the overlay applied, then Lambdas."""
+        self.progress(f"network for {stack.name} in {self.aws.region}")
+        ctx = Ctx(self.aws, stack, network.resolve(self.aws, stack), journal, self.wait_delay)
+        buckets.ensure_all(ctx, AWSResources(self.provider))
+        results: list[AWSDeploymentResult] = []
+        if container_services(stack) or self_hosted(stack):
+            self.progress(f"EKS cluster {eks.cluster_name(stack.name)} (about 15 minutes the first time)")
+            cluster_role, node_role = eks.ensure_roles(ctx)
+            cluster = eks.ensure_cluster(ctx, cluster_role, str(self.provider.options.get(
+                "kubernetes_version", eks.KUBERNETES_VERSION)))
+            group = eks.ensure_nodegroup(ctx, node_role)
+            access = eks.access(self.aws, cluster)
+            endpoint = self.provider.options.get("eks_endpoint_url")
+            deployed = eks.apply_manifests(ctx, access, self.provider.options.get("kubernetes_provider"),
+                                           str(endpoint) if endpoint else None)
+            several = len(stack.services) > 1
+            for item in deployed:
+                svc = stack.services[item.service]
+                results.append(AWSDeploymentResult(
+                    name=f"{stack.name}-{item.service}" if several else stack.name, service=item.service,
+                    url=item.url, revision=item.revision, replicas=int(item.replicas or 0),
+                    image=service_image(stack, item.service, svc), image_pushed=bool(svc.image), runtime="eks",
+                    details={"cluster": access.cluster, "endpoint": access.endpoint, "namespace": item.namespace,
+                             "nodegroup": group.get("nodegroupName"),
+                             "kubeconfig": f"aws eks update-kubeconfig --region {self.aws.region} "
+                                           f"--name {access.cluster}"}))
+        return results + self._serverless(ctx, stack_dir, app_secrets)
 
     def _start_components(self, ctx: Ctx) -> list[Any]:
         """Start every managed component (they take minutes each); returns waits that give their connections."""
@@ -261,6 +327,10 @@ class AWSStack:
         if len(chosen) != 1:
             raise InputError("service", f"name one of the services of {name!r}: "
                              f"{', '.join(r.service for r in results)}")
+        if chosen[0].runtime != "ecs":
+            how = ("Lambda scales itself" if chosen[0].runtime == "lambda"
+                   else "use KubernetesProvider(...).scale with the cluster's kubeconfig")
+            raise InputError("service", f"{chosen[0].service} runs on {chosen[0].runtime}, not ECS: {how}")
         with self._lease(name):
             updated = ecs.scale(self.aws, name, chosen[0].service, replicas)
             self.state.record_event("aws.scaled", f"{chosen[0].service}: {updated['desiredCount']} tasks",
@@ -281,6 +351,9 @@ class AWSStack:
             self.state.record_event("aws.destroy", "destroy started", deployment=name)
             gone: list[str] = []
             try:
+                self.progress(f"EKS node groups and cluster, Lambda functions of {name}")
+                gone += eks.destroy(self.aws, name, self.wait_delay)
+                gone += lambda_services.destroy(self.aws, name)
                 self.progress(f"ECS services, tasks, cluster and repositories of {name}")
                 gone += ecs.destroy(self.aws, name, self.wait_delay)
                 self.progress("load balancer")

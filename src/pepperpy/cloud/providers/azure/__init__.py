@@ -5,15 +5,25 @@ is seed 000's constructor. Blob calls also take a connection string or account
 key (in ``credentials`` or ``AZURE_STORAGE_CONNECTION_STRING``) or fall back to
 ``DefaultAzureCredential``; ``endpoint_url`` (or that connection string) sends
 every call elsewhere, e.g. to Azurite. See :mod:`.auth` for the order.
+
+Azure Resource Manager (PostgreSQL resources, ``deploy_stack``) needs a subscription
+(``subscription_id=`` or ``AZURE_SUBSCRIPTION_ID``) and takes its token from the same
+service principal, ``token_credential=`` or ``DefaultAzureCredential``; ``arm_endpoint=``
+(or ``PEPPERPY_AZURE_ARM_ENDPOINT``) sends ARM and Key Vault calls elsewhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pepperpy.cloud.providers.base import Capability, CloudProvider
 from pepperpy.cloud.providers.registry import register
+
+if TYPE_CHECKING:
+    from pepperpy.cloud.providers.azure.resources import AzureResources
+    from pepperpy.cloud.providers.azure.stack import AzureDeploymentResult
 
 
 @register("azure", "az")
@@ -30,8 +40,12 @@ class AzureProvider(CloudProvider):
     default_region = "eastus"
     capabilities_map = {
         "price": Capability(True),
-        "resources": Capability(True, "object storage as Blob containers; databases and compute need Azure "
-                                      "Resource Manager, not implemented yet"),
+        "resources": Capability(True, "object_storage → Blob container; postgres → PostgreSQL flexible server "
+                                      "(pgvector allowed, password only in Key Vault); serverless not yet"),
+        "deploy": Capability(True, "Container Apps (scale rules from ScalingConfig, ingress, probes, Key Vault "
+                                   "secret references) with Key Vault and a container registry; images are pushed "
+                                   "by you (Docker); stack components and buckets not yet"),
+        "scale": Capability(True, "Container Apps min/max replicas"),
     }
 
     def __init__(self, region: str | None = None, credentials: Mapping[str, Any] | None = None,
@@ -47,8 +61,26 @@ class AzureProvider(CloudProvider):
         data["storage_account"] = self.storage_account
         return data
 
-    def resources(self) -> Any:
-        """The Blob-container resource backend used by ResourceManager."""
-        from pepperpy.cloud.providers.azure.storage import AzureBlobResources
+    def resources(self) -> AzureResources:
+        """The resource backend used by ResourceManager: Blob containers and PostgreSQL flexible servers."""
+        from pepperpy.cloud.providers.azure.resources import AzureResources
 
-        return AzureBlobResources(self)
+        return AzureResources(self)
+
+    def deploy_stack(self, stack: Any, *, stack_dir: Any, progress: Any = None) -> list[AzureDeploymentResult]:
+        """Create or converge ``stack`` on Container Apps (see :mod:`.stack`); one result per service."""
+        from pepperpy.cloud.providers.azure.stack import AzureStack
+
+        return AzureStack(self, progress=progress).deploy(stack, Path(stack_dir))
+
+    def destroy_stack(self, name: str, *, progress: Any = None) -> list[str]:
+        """Delete what deployment ``name`` created, newest first, then its resource group; what was removed."""
+        from pepperpy.cloud.providers.azure.stack import AzureStack
+
+        return AzureStack(self, progress=progress).destroy(name)
+
+    def scale(self, name: str, replicas: int, *, service: str | None = None) -> AzureDeploymentResult:
+        """Pin a deployed service's replicas (Container Apps minReplicas; maxReplicas raised if lower)."""
+        from pepperpy.cloud.providers.azure.stack import AzureStack
+
+        return AzureStack(self).scale(name, replicas, service)

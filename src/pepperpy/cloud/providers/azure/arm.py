@@ -40,6 +40,7 @@ SCOPES = {MANAGEMENT: "https://management.azure.com/.default", "vault": "https:/
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TERMINAL = {"succeeded", "failed", "canceled", "cancelled"}
 API_RESOURCES = "2024-03-01"
+ARM_ENDPOINT_ENV = "PEPPERPY_AZURE_ARM_ENDPOINT"
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,11 @@ def arm_error(exc: BaseException, request: ArmRequest, source: str, region: str 
 
 
 def arm_credential(provider: CloudProvider) -> tuple[Any, str]:
-    """A token credential for ARM: seed 000's service principal dict, else ``DefaultAzureCredential``."""
+    """A token credential for ARM: ``token_credential=`` (any azure-identity credential), seed 000's service
+    principal dict, else ``DefaultAzureCredential``."""
+    given_credential = provider.options.get("token_credential")
+    if given_credential is not None:
+        return given_credential, "token credential"
     plain = {k: v.reveal() for k, v in provider.credentials.items() if isinstance(v, Secret) and v.reveal()}
     fields = ("tenant_id", "client_id", "client_secret")
     given = [f for f in fields if f in plain]
@@ -249,12 +254,14 @@ class ArmClient:
 
     @classmethod
     def for_provider(cls, provider: CloudProvider, **kwargs: Any) -> ArmClient:
-        """A client with the provider's credential and options (max_retries, retry_backoff, arm_endpoint)."""
+        """A client with the provider's credential and options (max_retries, retry_backoff, poll_interval,
+        arm_endpoint, else ``PEPPERPY_AZURE_ARM_ENDPOINT``: where every ARM and Key Vault call goes instead)."""
         credential, source = arm_credential(provider)
         opts = provider.options
-        return cls(credential, source=source, region=provider.region,
-                   endpoint_url=opts.get("arm_endpoint"), max_retries=int(opts.get("max_retries", 4)),
-                   retry_backoff=float(opts.get("retry_backoff", 1.0)), **kwargs)
+        endpoint = opts.get("arm_endpoint") or os.environ.get(ARM_ENDPOINT_ENV) or None
+        return cls(credential, source=source, region=provider.region, endpoint_url=endpoint,
+                   max_retries=int(opts.get("max_retries", 4)), retry_backoff=float(opts.get("retry_backoff", 1.0)),
+                   poll_interval=float(opts.get("poll_interval", 5.0)), **kwargs)
 
     def close(self) -> None:
         self.http.close()

@@ -99,11 +99,13 @@ def secret_name(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def app(target: AzureTarget, name: str, service: Service, *, identity_id: str | None = None) -> ArmRequest:
+def app(target: AzureTarget, name: str, service: Service, *, identity_id: str | None = None,
+        registry: str | None = None) -> ArmRequest:
     """PUT the container app ``<stack>-<name>``.
 
     ``identity_id`` (a user-assigned identity with 'Key Vault Secrets User' on the vault) reads the Key Vault
     references; without it the app's system identity does, which must be granted that role after the first create.
+    ``registry`` (``<acr>.azurecr.io``) is the registry the image is pulled from with the same identity.
     """
     check_region(target.location, "Container Apps")
     app_name = container_app(target.stack, name)
@@ -120,6 +122,8 @@ def app(target: AzureTarget, name: str, service: Service, *, identity_id: str | 
         "activeRevisionsMode": "Single",
         "ingress": {"external": True, "targetPort": service.port, "transport": "auto", "allowInsecure": False},
     }
+    if registry:
+        configuration["registries"] = [{"server": registry, "identity": identity_ref}]
     names = sorted(set(secret_vars.values()))
     if names:
         configuration["secrets"] = [{"name": secret_name(s), "keyVaultUrl": secret_url(target.stack, s),

@@ -42,6 +42,7 @@ _VAULT = re.compile(r"^(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
 _APP = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ENV = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,58}[a-z0-9]$")
 _GROUP = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9]{5,50}$")
 _KV_SECRET = re.compile(r"^[A-Za-z0-9-]{1,127}$")
 
 
@@ -85,6 +86,11 @@ def storage_account(stack_name: str) -> str:
 def key_vault(stack_name: str) -> str:
     return _check(f"{compact(stack_name)[:14]}kv{suffix(stack_name)}", _VAULT, "Key Vault",
                   "3-24 letters, digits and single hyphens, starting with a letter")
+
+
+def container_registry(stack_name: str) -> str:
+    return _check(f"{compact(stack_name)}acr{suffix(stack_name)}", _REGISTRY, "container registry",
+                  "5-50 letters and digits")
 
 
 def postgres_server(stack_name: str, component: str) -> str:

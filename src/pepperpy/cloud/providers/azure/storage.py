@@ -14,8 +14,8 @@ policy handles; 429 and "container being deleted" are retried here with backoff.
 A first create that fails after the container appeared removes it again, so
 nothing is left behind unrecorded.
 
-Databases and compute need Azure Resource Manager, which has no emulator here:
-they are refused with the reason before any call.
+Databases go through Azure Resource Manager (:mod:`.resources` routes them there);
+serverless compute is refused here with the reason before any call.
 """
 
 from __future__ import annotations

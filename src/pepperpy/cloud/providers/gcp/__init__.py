@@ -1,18 +1,24 @@
-"""Google Cloud: pricing from the catalog; object storage as GCS buckets with the gcp extra.
+"""Google Cloud: pricing from the catalog; GCS buckets, Cloud SQL, Secret Manager and Cloud Run with the gcp extra.
 
 A credentials file is only read when an operation needs it, so pricing works
 with a path that does not exist yet; against an emulator (``endpoint_url`` on
-127.0.0.1 or ``STORAGE_EMULATOR_HOST``) it is not read at all. See :mod:`.auth`.
+127.0.0.1 or ``STORAGE_EMULATOR_HOST`` for GCS; ``api_endpoint=`` or
+``PEPPERPY_GCP_API_ENDPOINT`` on 127.0.0.1 for the REST APIs) it is not read at all.
+See :mod:`.auth` and :mod:`.rest`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pepperpy.cloud.providers.base import Capability, CloudProvider
 from pepperpy.cloud.providers.registry import register
+
+if TYPE_CHECKING:
+    from pepperpy.cloud.providers.gcp.resources import GcpResources
+    from pepperpy.cloud.providers.gcp.stack import GCPDeploymentResult
 
 
 @register("gcp", "google")
@@ -22,7 +28,10 @@ class GCPProvider(CloudProvider):
     Also ``credentials={...}`` (a service-account JSON as a dict, or
     ``{"project_id": ..., "credentials_file": ...}``), ``project=``, and options
     ``retry_backoff`` (seconds, default 1) / ``retry_deadline`` (seconds, default 60)
-    for throttling and transient errors, ``connection_timeout`` / ``read_timeout``.
+    for throttling and transient errors, ``connection_timeout`` / ``read_timeout``;
+    ``api_endpoint`` (or ``PEPPERPY_GCP_API_ENDPOINT``) sends the REST calls (Cloud SQL,
+    Secret Manager, Cloud Run, Artifact Registry) there instead of ``https://<api>.googleapis.com``,
+    ``poll_interval`` (seconds between long-running-operation polls, default 5).
     """
 
     name = "gcp"
@@ -30,8 +39,13 @@ class GCPProvider(CloudProvider):
     default_region = "us-central1"
     capabilities_map = {
         "price": Capability(True),
-        "resources": Capability(True, "object storage as GCS buckets; Cloud SQL and Cloud Run are not "
-                                      "implemented yet"),
+        "resources": Capability(True, "object_storage → GCS bucket; postgres → Cloud SQL instance with database "
+                                      "and user (passwords in Secret Manager); serverless is not offered (Cloud Run "
+                                      "runs images: deploy it as an app)"),
+        "deploy": Capability(True, "Cloud Run v2 services (min/max instances, probes, ${SECRET:name} from Secret "
+                                   "Manager); images are pushed by you to Artifact Registry (Docker); managed "
+                                   "components are not deployed yet"),
+        "scale": Capability(True, "Cloud Run minimum (and, if lower, maximum) instances"),
     }
 
     def __init__(self, region: str | None = None, credentials_file: str | Path | None = None,
@@ -47,8 +61,29 @@ class GCPProvider(CloudProvider):
         data["project"] = self.project
         return data
 
-    def resources(self) -> Any:
-        """The GCS-bucket resource backend used by ResourceManager."""
-        from pepperpy.cloud.providers.gcp.storage import GcsResources
+    def resources(self) -> GcpResources:
+        """The resource backend used by ResourceManager: GCS buckets and Cloud SQL."""
+        from pepperpy.cloud.providers.gcp.resources import GcpResources
 
-        return GcsResources(self)
+        return GcpResources(self)
+
+    def deploy_stack(self, stack: Any, *, stack_dir: Any, progress: Any = None) -> list[GCPDeploymentResult]:
+        """Create or converge ``stack``'s services on Cloud Run (see :mod:`.stack`); one result per service.
+
+        Re-running converges; a failure removes what that run created and says so.
+        """
+        from pepperpy.cloud.providers.gcp.stack import GcpStack
+
+        return GcpStack(self, progress=progress).deploy(stack, Path(stack_dir))
+
+    def destroy_stack(self, name: str, *, progress: Any = None) -> list[str]:
+        """Delete every Cloud Run service, repository and secret labelled as part of deployment ``name``."""
+        from pepperpy.cloud.providers.gcp.stack import GcpStack
+
+        return GcpStack(self, progress=progress).destroy(name)
+
+    def scale(self, name: str, replicas: int, *, service: str | None = None) -> GCPDeploymentResult:
+        """Set a deployed service's minimum Cloud Run instances."""
+        from pepperpy.cloud.providers.gcp.stack import GcpStack
+
+        return GcpStack(self).scale(name, replicas, service)

@@ -107,3 +107,24 @@ def database(target: GcpTarget, name: str, db: str = "app") -> GcpResource:
         delete=GcpRequest("DELETE", HOST, f"{base}/{db}", None, (), "delete database", iid, "sql"),
         child=True,
     )
+
+
+def user_password(name: str) -> SecretRef:
+    """The Secret Manager secret holding the application user's password (generated on first use)."""
+    return SecretRef(f"{name}-password", generate=True)
+
+
+def user(target: GcpTarget, name: str, login: str = "pepperpy") -> GcpResource:
+    """The application's built-in user, its password a :class:`SecretRef` (set on insert, left as found after).
+
+    Cloud SQL addresses a user by ``?name=`` for update and delete (users.update / users.delete).
+    """
+    iid = sql_instance(target.stack, name, target.project)
+    base = f"/v1/projects/{target.project}/instances/{iid}/users"
+    body = {"name": login, "password": user_password(name)}
+    return GcpResource(
+        create=GcpRequest("POST", HOST, base, body, (), "create database user", iid, "sql"),
+        read=GcpRequest("GET", HOST, f"{base}/{login}", None, (), "read database user", iid),
+        delete=GcpRequest("DELETE", HOST, base, None, (("name", login),), "delete database user", iid, "sql"),
+        child=True,
+    )

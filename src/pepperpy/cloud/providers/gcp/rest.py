@@ -132,11 +132,13 @@ class GcpHttpError(Exception):
 _API_OF_HOST = {"sqladmin.googleapis.com": "sqladmin.googleapis.com", "run.googleapis.com": "run.googleapis.com",
                 "redis.googleapis.com": "redis.googleapis.com",
                 "secretmanager.googleapis.com": "secretmanager.googleapis.com",
-                "monitoring.googleapis.com": "monitoring.googleapis.com"}
+                "monitoring.googleapis.com": "monitoring.googleapis.com",
+                "artifactregistry.googleapis.com": "artifactregistry.googleapis.com"}
 _ROLE_OF_HOST = {"sqladmin.googleapis.com": "roles/cloudsql.admin", "run.googleapis.com": "roles/run.admin",
                  "redis.googleapis.com": "roles/redis.admin",
                  "secretmanager.googleapis.com": "roles/secretmanager.admin",
-                 "monitoring.googleapis.com": "roles/monitoring.alertPolicyEditor"}
+                 "monitoring.googleapis.com": "roles/monitoring.alertPolicyEditor",
+                 "artifactregistry.googleapis.com": "roles/artifactregistry.admin"}
 
 
 def gcp_error(exc: BaseException, request: GcpRequest, source: str, region: str | None) -> PepperpyCloudError:
@@ -197,10 +199,42 @@ def _error_fields(data: dict[str, Any] | None) -> tuple[str | None, str | None]:
 # ----------------------------------------------------------------- credentials
 
 
+API_ENDPOINT_ENV = "PEPPERPY_GCP_API_ENDPOINT"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class EmulatorToken:
+    """The credential sent to a local fake or emulator of the REST APIs: a fixed token, never refreshed."""
+
+    token: str = "emulator"
+    valid: bool = True
+
+
+def api_endpoint(provider: CloudProvider) -> tuple[str | None, bool]:
+    """Where REST calls go (``api_endpoint=`` option, else ``PEPPERPY_GCP_API_ENDPOINT``) and whether that is local.
+
+    ``endpoint_url`` stays GCS's (:mod:`.auth`): the two are usually different emulators.
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    url = provider.options.get("api_endpoint") or os.environ.get(API_ENDPOINT_ENV)
+    if not url:
+        return None, False
+    url = str(url) if "://" in str(url) else f"http://{url}"
+    return url.rstrip("/"), urlsplit(url).hostname in _LOOPBACK
+
+
 def gcp_credentials(provider: CloudProvider) -> tuple[Any, str, str]:
-    """(credentials with the cloud-platform scope, project, source), resolved as :mod:`.auth` does for GCS."""
+    """(credentials with the cloud-platform scope, project, source), resolved as :mod:`.auth` does for GCS.
+
+    Against a loopback API endpoint no credentials file is read and no token is fetched (a fixed token).
+    """
     from pepperpy.cloud.providers.gcp import auth
 
+    if api_endpoint(provider)[1]:
+        return EmulatorToken(), auth._project(provider, None) or auth.EMULATOR_PROJECT, "emulator token"
     creds, found, source = auth._credentials(provider)
     project = auth._project(provider, found)
     if not project:
@@ -253,9 +287,11 @@ class GcpClient:
         """A client with the provider's credentials and options, and the project it resolved."""
         creds, project, source = gcp_credentials(provider)
         opts = provider.options
-        client = cls(creds, source=source, region=provider.region, endpoint_url=opts.get("api_endpoint"),
+        url, local = api_endpoint(provider)
+        kwargs.setdefault("poll_interval", float(opts.get("poll_interval", 0.05 if local else 5.0)))
+        client = cls(creds, source=source, region=provider.region, endpoint_url=url,
                      max_retries=int(opts.get("max_retries", 4)),
-                     retry_backoff=float(opts.get("retry_backoff", 1.0)), **kwargs)
+                     retry_backoff=float(opts.get("retry_backoff", 0.05 if local else 1.0)), **kwargs)
         return client, project
 
     def close(self) -> None:

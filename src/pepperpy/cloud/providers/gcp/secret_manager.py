@@ -48,6 +48,19 @@ def access_latest(target: GcpTarget, name: str) -> GcpRequest:
                       "read secret", sid)
 
 
+def latest_version(target: GcpTarget, name: str) -> GcpRequest:
+    """GET the latest version's metadata (not its value): whether the secret has a value at all."""
+    sid = secret_id(target.stack, name)
+    return GcpRequest("GET", HOST, f"/v1/projects/{target.project}/secrets/{sid}/versions/latest", None, (),
+                      "read secret version", sid)
+
+
+def list_secrets(target: GcpTarget) -> GcpRequest:
+    """The project's secrets labelled for this stack (Secret Manager filters on labels server-side)."""
+    return GcpRequest("GET", HOST, f"/v1/projects/{target.project}/secrets", None,
+                      (("filter", f"labels.stack={target.labels['stack']}"),), "list secrets", target.stack)
+
+
 class SecretManagerSecrets:
     """Resolves :class:`SecretRef` from Secret Manager while a request is sent; makes generated ones once."""
 
