@@ -55,12 +55,15 @@ class CloudMonitor:
         return MetricsResult(resource_name, start, end, series)
 
     def _cloud(self) -> Any:
-        """The provider's own monitoring backend (CloudWatch for AWS); None for local deployments."""
-        if getattr(self.provider, "name", None) == "aws":
-            from pepperpy.cloud.providers.aws.cloudwatch import CloudWatchMonitor
+        """The provider's own monitoring backend (``provider.monitoring()``: CloudWatch for AWS); None for
+        local deployments, which the embedded store watches.
 
-            return CloudWatchMonitor(self.provider)  # type: ignore[arg-type]
-        return None
+        A backend answers ``get_metrics(resource, metrics, start, end)``, ``create_alert(name, description,
+        metric, resource, threshold, duration_seconds, channels, **options)``, ``create_dashboard(name,
+        widgets, time_range)``, ``list_alerts(resource)`` and ``delete_alert(name)``.
+        """
+        factory = getattr(self.provider, "monitoring", None)
+        return factory() if callable(factory) else None
 
     @staticmethod
     def _require_known(store: Any, resource: str) -> None:

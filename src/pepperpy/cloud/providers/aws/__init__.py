@@ -73,6 +73,12 @@ class AWSProvider(CloudProvider):
             self._session = AWSSession(self)
         return self._session
 
+    def monitoring(self) -> Any:
+        """CloudWatch metrics, alarms and dashboards for ``CloudMonitor``."""
+        from pepperpy.cloud.providers.aws.cloudwatch import CloudWatchMonitor
+
+        return CloudWatchMonitor(self)
+
     def resources(self) -> AWSResources:
         """The AWS resource backend used by ResourceManager."""
         from pepperpy.cloud.providers.aws.resources import AWSResources
