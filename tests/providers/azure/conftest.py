@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,19 @@ def no_azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY", "AZURE_CLIENT_ID",
                 "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fake ARM, reached through PEPPERPY_AZURE_ARM_ENDPOINT; the service principal yields a fixed token."""
+    import azure.identity
+
+    from tests.providers.azure.fake_arm import FakeArm
+    from tests.providers.azure.fake_http import FakeToken
+
+    arm = FakeArm()
+    monkeypatch.setenv("PEPPERPY_AZURE_ARM_ENDPOINT", arm.url)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setattr(azure.identity, "ClientSecretCredential", lambda *a, **k: FakeToken())
+    yield arm
+    arm.close()

@@ -6,6 +6,8 @@ what Azure computes: a server's FQDN, a container app's ingress FQDN and revisio
 it. ``<group>/resources`` lists a group's resources. PUTs of types in ``async_types`` answer 201 with an
 ``Azure-AsyncOperation`` URL that says InProgress once, then Succeeded; resource-group DELETEs answer 202 with a
 ``Location`` polled until 200. ``fail(method, path_suffix, status, code)`` makes matching calls fail.
+A user-assigned identity gets a ``principalId`` / ``clientId`` (uuid5 of its path); ``GET /secrets`` lists the
+vault's secrets (ids and tags, no values); ``GET …/providers/<Namespace>/<type>`` lists that type below the prefix.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ import copy
 import itertools
 import json
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 SECRET_FIELDS = ("administratorLoginPassword",)
 ASYNC_TYPES = ("Microsoft.DBforPostgreSQL/flexibleServers", "Microsoft.App/containerApps")
+
+
+def _is_type_listing(path: str) -> bool:
+    """``…/providers/<Namespace>/<type>``: a list of that type (under a subscription or a group)."""
+    return "/providers/" in path and len(path.split("/providers/", 1)[1].split("/")) == 2
 
 
 def _merge(into: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +101,15 @@ class FakeArm:
             group = path[: -len("/resources")]
             return 200, {"value": [self._view(p) for p in self.store if p.startswith(group + "/providers/")
                                    and p.count("/") == group.count("/") + 4]}, {}
+        if method == "GET" and path == "/secrets":  # Key Vault's list: ids and tags, never values
+            return 200, {"value": [{"id": f"https://vault{p}", "tags": self.store[p].get("tags"),
+                                    "attributes": self.store[p].get("attributes")}
+                                   for p in self.store if p.startswith("/secrets/")]}, {}
+        if method == "GET" and path not in self.store and _is_type_listing(path):
+            kind = path.split("/providers/", 1)[1]
+            prefix = path.split("/providers/", 1)[0]
+            return 200, {"value": [self._view(p) for p in self.store if p.startswith(prefix + "/")
+                                   and p.rsplit("/", 1)[0].endswith("/providers/" + kind)]}, {}
         if method == "GET":
             return (200, self._view(path), {}) if path in self.store else self._not_found()
         if method == "PUT":
@@ -130,6 +147,13 @@ class FakeArm:
     @staticmethod
     def _computed(path: str, props: dict[str, Any]) -> None:
         name = path.rsplit("/", 1)[-1]
+        if "/userAssignedIdentities/" in path:
+            props["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, "principal:" + path))
+            props["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, "client:" + path))
+            props["tenantId"] = "11111111-1111-1111-1111-111111111111"
+        if "/Microsoft.Cache/redis/" in path and path.count("/") == 8:
+            props.setdefault("hostName", f"{name}.redis.cache.windows.net")
+            props.setdefault("sslPort", 6380)
         if "/flexibleServers/" in path and path.count("/") == 8:
             props.setdefault("fullyQualifiedDomainName", f"{name}.postgres.database.azure.com")
             props.setdefault("state", "Ready")

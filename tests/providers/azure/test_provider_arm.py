@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +21,6 @@ from pepperpy.cloud.deploy.state import StateStore
 from pepperpy.cloud.errors import DeployError, InputError
 from pepperpy.cloud.resources.models import ResourceError
 from tests.providers.azure.fake_arm import FakeArm
-from tests.providers.azure.fake_http import FakeToken
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RES_GROUP = f"/subscriptions/{SUB}/resourceGroups/pepperpy-00000000-rg"
@@ -30,19 +29,17 @@ VAULT = f"{RES_GROUP}/providers/Microsoft.KeyVault/vaults/pepperpy000000kv0eab80
 ADMIN = "/secrets/pepperpy-00000000-pepperpy-vectors-admin"
 APP_GROUP = f"/subscriptions/{SUB}/resourceGroups/pepperpy-rag-app-rg"
 APP_PATH = f"{APP_GROUP}/providers/Microsoft.App/containerApps/pepperpy-rag-app-app"
+IDENTITY = f"{APP_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pepperpy-rag-app-id"
+# Azure's built-in role definition ids (public constants), written out here, not imported.
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeArm]:
-    """The fake ARM, reached through PEPPERPY_AZURE_ARM_ENDPOINT; the service principal yields a fixed token."""
-    import azure.identity
-
-    arm = FakeArm()
-    monkeypatch.setenv("PEPPERPY_AZURE_ARM_ENDPOINT", arm.url)
-    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
-    monkeypatch.setattr(azure.identity, "ClientSecretCredential", lambda *a, **k: FakeToken())
-    yield arm
-    arm.close()
+def role_path(scope: str, role: str, principal: str) -> str:
+    """A role assignment's path; its name is the uuid5 of scope, role and principal (deterministic)."""
+    name = uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_DNS, "pepperpy-cloud.role-assignments"),
+                      f"{scope.lower()}|{role}|{principal}")
+    return f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
 
 
 def seed_provider() -> AzureProvider:
@@ -139,13 +136,21 @@ def test_seed_deployment_runs_on_container_apps_converges_scales_and_is_destroye
         warnings.simplefilter("always")
         result = deployment.deploy(source_dir="./my-pepperpy-app", entry_point="app.py")
     acr = "pepperpyragappacr452920"
+    vault = f"{APP_GROUP}/providers/Microsoft.KeyVault/vaults/pepperpyragappkv452920"
+    registry = f"{APP_GROUP}/providers/Microsoft.ContainerRegistry/registries/{acr}"
+    principal = fake.store[IDENTITY]["properties"]["principalId"]
+    kv_role = role_path(vault, KEY_VAULT_SECRETS_USER, principal)
+    acr_role = role_path(registry, ACR_PULL, principal)
     assert fake.writes() == [
-        ("PUT", APP_GROUP), ("PUT", f"{APP_GROUP}/providers/Microsoft.KeyVault/vaults/pepperpyragappkv452920"),
-        ("PUT", "/secrets/openai-api-key"),
-        ("PUT", f"{APP_GROUP}/providers/Microsoft.ContainerRegistry/registries/{acr}"),
+        ("PUT", APP_GROUP), ("PUT", vault), ("PUT", "/secrets/openai-api-key"),
+        ("PUT", IDENTITY), ("PUT", kv_role), ("PUT", registry), ("PUT", acr_role),
         ("PUT", f"{APP_GROUP}/providers/Microsoft.App/managedEnvironments/pepperpy-rag-app-env"),
         ("PUT", APP_PATH), ("GET", "/operations/1"), ("GET", "/operations/1"),
     ]
+    assert fake.store[kv_role]["properties"]["roleDefinitionId"] == (
+        f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{KEY_VAULT_SECRETS_USER}")
+    assert fake.store[kv_role]["properties"]["principalId"] == principal
+    assert fake.store[kv_role]["properties"]["principalType"] == "ServicePrincipal"
     assert fake.store["/secrets/openai-api-key"]["value"] == "sk-local-value"
     assert result.url == "https://pepperpy-rag-app-app.happy-sky-1234.eastus.azurecontainerapps.io"
     image = f"{acr}.azurecr.io/pepperpy-rag-app/app:0.1.0"
@@ -162,10 +167,15 @@ def test_seed_deployment_runs_on_container_apps_converges_scales_and_is_destroye
     assert container["image"] == image and {p["type"] for p in container["probes"]} == {"Liveness", "Readiness",
                                                                                         "Startup"}
     assert {"name": "OPENAI_API_KEY", "secretRef": "openai-api-key"} in container["env"]
-    assert app["configuration"]["registries"] == [{"server": f"{acr}.azurecr.io", "identity": "system"}]
+    assert app["configuration"]["registries"] == [{"server": f"{acr}.azurecr.io", "identity": IDENTITY}]
+    assert app["configuration"]["secrets"] == [{"name": "openai-api-key", "identity": IDENTITY, "keyVaultUrl":
+                                                "https://pepperpyragappkv452920.vault.azure.net/secrets/openai-api-key"}]
+    assert fake.store[APP_PATH]["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}
+    client_id = fake.store[IDENTITY]["properties"]["clientId"]
+    assert {"name": "AZURE_CLIENT_ID", "value": client_id} in container["env"]
     assert "sk-local-value" not in str(fake.store[APP_PATH])
     record = StateStore.open().get_deployment("pepperpy-rag-app")
-    assert record is not None and record.status == "deployed" and len(record.spec["parts"]) == 5
+    assert record is not None and record.status == "deployed" and len(record.spec["parts"]) == 8
     assert "sk-local-value" not in str(record.spec)
 
     fake.log.clear()
@@ -182,8 +192,7 @@ def test_seed_deployment_runs_on_container_apps_converges_scales_and_is_destroye
     gone = provider.destroy_stack("pepperpy-rag-app")
     assert [w for w in fake.writes() if w[0] == "DELETE"] == [
         ("DELETE", APP_PATH), ("DELETE", f"{APP_GROUP}/providers/Microsoft.App/managedEnvironments/pepperpy-rag-app-env"),
-        ("DELETE", f"{APP_GROUP}/providers/Microsoft.ContainerRegistry/registries/{acr}"),
-        ("DELETE", f"{APP_GROUP}/providers/Microsoft.KeyVault/vaults/pepperpyragappkv452920"),
+        ("DELETE", acr_role), ("DELETE", registry), ("DELETE", kv_role), ("DELETE", IDENTITY), ("DELETE", vault),
         ("DELETE", APP_GROUP)]
     assert gone[-1] == "resource group:pepperpy-rag-app-rg"
     assert fake.store == {} and fake.ours("pepperpy-rag-app") == []

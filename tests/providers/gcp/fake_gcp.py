@@ -6,7 +6,12 @@ operation that is pending at first and done on the first poll (Cloud SQL's
 resource as ``response``). It honours DELETE (a Cloud SQL instance with deletion
 protection is refused, as Google does; deleting it removes its databases and
 users), Secret Manager versions and ``:access``, labels filters on the secrets
-list, and Artifact Registry tags (404 until ``push``). ``fail(method, path, ...)``
+list, and Artifact Registry tags (404 until ``push``). Also: IAM service accounts; IAM
+policies (``:getIamPolicy`` / ``:setIamPolicy``, GCS's ``/iam``) with etags (a stale etag is a
+409 ``ABORTED``, as Google answers; ``race(path)`` changes a policy behind the next reader's back);
+GCS buckets and objects (a bucket with objects cannot be deleted); Memorystore instances and AUTH
+strings; Cloud SQL's instance list; Cloud Monitoring alert policies, notification channels and
+``timeSeries`` (``series`` holds what the list answers). ``fail(method, path, ...)``
 makes the next matching call fail once. Every request is logged as
 ``(method, path)`` plus its query and JSON body.
 """
@@ -53,6 +58,12 @@ class FakeGcp:
     calls: list[Call] = field(default_factory=list)
     failures: dict[tuple[str, str], Answer] = field(default_factory=dict)
     counter: int = 0
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # resource path -> IAM policy
+    races: set[str] = field(default_factory=set)
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # bucket path -> objects
+    series: list[dict[str, Any]] = field(default_factory=list)  # what timeSeries.list answers
+    project_policy: dict[str, Any] = field(default_factory=lambda: {
+        "version": 1, "bindings": [{"role": "roles/owner", "members": ["user:owner@example.com"]}]})
 
     # -- helpers
 
@@ -88,6 +99,19 @@ class FakeGcp:
 
     # -- dispatch
 
+    def race(self, path: str) -> None:
+        """Someone else changes the policy of ``path`` right after our next read of it."""
+        self.races.add(path)
+
+    def members(self, role: str) -> dict[str, list[str]]:
+        """{resource path: members} of ``role`` in every policy (the project's as ``project``)."""
+        out = {}
+        for path, policy in [*self.policies.items(), ("project", self.project_policy)]:
+            found = [m for b in policy.get("bindings") or [] if b["role"] == role for m in b["members"]]
+            if found:
+                out[path] = found
+        return out
+
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
         self.calls.append(Call(method, path, query, body))
         failure = self.failures.pop((method, path), None)
@@ -95,6 +119,23 @@ class FakeGcp:
             return failure
         if method == "GET" and path in self.ops:
             return 200, self.ops[path]
+        answer = self._route(method, path, query, body)
+        if method == "DELETE":  # a resource's policy goes with it
+            self.policies = {k: v for k, v in self.policies.items() if k in self.store}
+        return answer
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
+        if path.endswith((":getIamPolicy", ":setIamPolicy")) or (path.startswith("/storage/") and
+                                                                  path.endswith("/iam")):
+            return self._iam(method, path, body)
+        if path.startswith("/storage/v1/b"):
+            return self._storage(method, path, query, body)
+        if path.startswith("/v3/"):
+            return self._monitoring(method, path, query, body)
+        if "/serviceAccounts" in path:
+            return self._accounts(method, path, body)
+        if "/locations/" in path and "/instances" in path:
+            return self._redis(method, path, query, body)
         if path.startswith("/v2/"):
             return self._run(method, path, query, body)
         if "/repositories" in path:
@@ -207,6 +248,152 @@ class FakeGcp:
     def secret_value(self, secret_path: str) -> str:
         return base64.b64decode(self.versions[secret_path][-1]).decode()
 
+    # -- IAM, GCS, Memorystore, Cloud Monitoring
+
+    def _iam(self, method: str, path: str, body: Any) -> Answer:
+        storage = path.endswith("/iam") and path.startswith("/storage/")
+        resource = path[: -len("/iam")] if storage else path.rsplit(":", 1)[0]
+        project = resource.count("/") == 3 and resource.startswith("/v1/projects/")
+        if not project and resource not in self.store:
+            return NOT_FOUND
+        current = self.project_policy if project else self.policies.setdefault(resource, {"version": 1})
+        current.setdefault("etag", f"etag-{self._next()}")
+        reading = method == "GET" or path.endswith(":getIamPolicy")
+        if reading:
+            answer = json.loads(json.dumps(current))
+            if resource in self.races:  # another writer commits right after this read
+                self.races.discard(resource)
+                current.setdefault("bindings", []).append({"role": "roles/viewer", "members": ["user:other@example.com"]})
+                current["etag"] = f"etag-{self._next()}"
+            return 200, answer
+        policy = body if storage else body["policy"]
+        if policy.get("etag") != current.get("etag"):
+            return _error(409, "ABORTED")
+        stored = {**policy, "etag": f"etag-{self._next()}"}
+        if project:
+            self.project_policy = stored
+        else:
+            self.policies[resource] = stored
+        return 200, stored
+
+    def _accounts(self, method: str, path: str, body: Any) -> Answer:
+        if method == "POST" and path.endswith("/serviceAccounts"):
+            project = path.split("/")[3]
+            email = f"{body['accountId']}@{project}.iam.gserviceaccount.com"
+            key = f"{path}/{email}"
+            if key in self.store:
+                return _error(409, "ALREADY_EXISTS")
+            self.store[key] = {**body["serviceAccount"], "name": key[len("/v1/"):], "email": email, "projectId": project,
+                               "uniqueId": str(100000 + self._next())}
+            return 200, self.store[key]
+        if method == "GET":
+            return self._get(path)
+        if method == "DELETE" and self.store.pop(path, None) is not None:
+            return 200, {}
+        return NOT_FOUND
+
+    def _storage(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
+        parts = path[len("/storage/v1/b"):].strip("/").split("/", 2)
+        if not parts[0]:
+            if method == "POST":
+                key = f"/storage/v1/b/{body['name']}"
+                if key in self.store:
+                    return _error(409, "ALREADY_EXISTS", "conflict")
+                self.store[key] = {**body, "kind": "storage#bucket", "id": body["name"], "projectNumber": "123"}
+                return 200, self.store[key]
+            prefix = query.get("prefix", "")
+            items = [v for k, v in sorted(self.store.items()) if k.startswith("/storage/v1/b/")
+                     and v["name"].startswith(prefix)]
+            return 200, {"kind": "storage#buckets", **({"items": items} if items else {})}
+        bucket = f"/storage/v1/b/{parts[0]}"
+        if bucket not in self.store:
+            return NOT_FOUND
+        if len(parts) > 1:  # objects
+            objects = self.objects.setdefault(bucket, [])
+            if len(parts) == 2 and method == "GET":
+                return 200, {"kind": "storage#objects", **({"items": objects} if objects else {})}
+            from urllib.parse import unquote
+
+            name = unquote(parts[2]) if len(parts) == 3 else ""
+            kept = [o for o in objects if not (o["name"] == name and query.get("generation") in (None, o["generation"]))]
+            if method == "DELETE" and len(kept) < len(objects):
+                self.objects[bucket] = kept
+                return 204, None
+            return NOT_FOUND
+        if method == "GET":
+            return self._get(bucket)
+        if method == "PATCH":
+            self.store[bucket] = {**self.store[bucket], **(body or {})}
+            return 200, self.store[bucket]
+        if method == "DELETE":
+            if self.objects.get(bucket):
+                return _error(409, "FAILED_PRECONDITION", "conflict")
+            self.store.pop(bucket)
+            self.objects.pop(bucket, None)
+            return 204, None
+        return _error(405, "UNIMPLEMENTED")
+
+    def _redis(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
+        parent = path[len("/v1/"):].split("/instances", 1)[0]
+        if path.endswith("/instances"):
+            if method == "GET":
+                return self._list(path, "instances")
+            iid = query["instanceId"]
+            key = f"{path}/{iid}"
+            if key in self.store:
+                return _error(409, "ALREADY_EXISTS")
+            self.store[key] = {**body, "name": key[len("/v1/"):], "host": "10.0.0.3", "port": 6378, "state": "READY",
+                               "authString": f"auth-{iid}-{self._next()}-zz"}
+            return self._google_op("v1", parent, {k: v for k, v in self.store[key].items() if k != "authString"})
+        if path.endswith("/authString"):
+            instance = path[: -len("/authString")]
+            return (200, {"authString": self.store[instance]["authString"]}) if instance in self.store else NOT_FOUND
+        if path not in self.store:
+            return NOT_FOUND
+        public = {k: v for k, v in self.store[path].items() if k != "authString"}
+        if method == "GET":
+            return 200, public
+        if method == "PATCH":
+            self.store[path] = {**self.store[path], **(body or {})}
+            return self._google_op("v1", parent, public)
+        if method == "DELETE":
+            self.store.pop(path)
+            return self._google_op("v1", parent, public)
+        return _error(405, "UNIMPLEMENTED")
+
+    def _monitoring(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
+        project = path.split("/")[3]
+        for collection in ("alertPolicies", "notificationChannels"):
+            base = f"/v3/projects/{project}/{collection}"
+            if path == base:
+                if method == "POST":
+                    key = f"{base}/{self._next()}"
+                    self.store[key] = {**body, "name": key[len("/v3/"):]}
+                    if collection == "notificationChannels":
+                        self.store[key]["verificationStatus"] = "UNVERIFIED"
+                    return 200, self.store[key]
+                status, listed = self._list(path, collection)
+                wanted = query.get("filter", "")
+                if wanted.startswith("display_name=") and listed:
+                    name = wanted.split("=", 1)[1].strip('"')
+                    listed = {collection: [p for p in listed[collection] if p.get("displayName") == name]}
+                    listed = listed if listed[collection] else {}
+                return status, listed
+            if path.startswith(base + "/"):
+                if path not in self.store:
+                    return NOT_FOUND
+                if method == "GET":
+                    return 200, self.store[path]
+                if method == "PATCH":
+                    self.store[path] = {**body, "name": self.store[path]["name"]}
+                    return 200, self.store[path]
+                if method == "DELETE":
+                    self.store.pop(path)
+                    return 200, {}
+        if path == f"/v3/projects/{project}/timeSeries" and method == "GET":
+            return 200, {"timeSeries": self.series} if self.series else {}
+        return NOT_FOUND
+
     # -- Cloud SQL Admin
 
     def _sql(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
@@ -214,6 +401,14 @@ class FakeGcp:
         parts = path.split("/instances", 1)[1].strip("/").split("/")
         instance = f"/v1/projects/{project}/instances/{parts[0]}" if parts[0] else None
         if instance is None:
+            if method == "GET":
+                status, listed = self._list(path, "items")
+                wanted = query.get("filter", "")
+                if wanted.startswith("settings.userLabels.") and listed:
+                    label, _, value = wanted[len("settings.userLabels."):].partition(":")
+                    items = [i for i in listed["items"] if i.get("settings", {}).get("userLabels", {}).get(label) == value]
+                    listed = {"items": items} if items else {}
+                return status, listed
             if method != "POST":
                 return NOT_FOUND
             key = f"{path}/{body['name']}"
@@ -272,6 +467,7 @@ class FakeGcpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall each
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)

@@ -29,6 +29,9 @@ SQL = f"{P}/instances/pepperpy-vectors-db"
 SECRETS = f"{P}/secrets"
 RUN = "/v2/projects/pepperpy-emulator/locations/us-central1/services"
 REPO = "/v1/projects/pepperpy-emulator/locations/us-central1/repositories"
+SA_EMAIL = "pepperpy-rag-app-app@pepperpy-emulator.iam.gserviceaccount.com"
+SA_MEMBER = f"serviceAccount:{SA_EMAIL}"
+ACCOUNT = f"{P}/serviceAccounts/{SA_EMAIL}"
 
 # Seed 000, "Provedores de Nuvem": the GCP provider, verbatim.
 SEED_PROVIDER = '''
@@ -220,13 +223,23 @@ def test_seed_deployment_runs_on_cloud_run(fake: FakeGcpServer, capsys: pytest.C
     tag = f"{REPO}/pepperpy-rag-app/packages/app/tags/0.1.0"
     assert fake.api.log() == [
         ("GET", f"{secret}/versions/latest"),
+        ("GET", ACCOUNT), ("POST", f"{P}/serviceAccounts"),
         ("GET", secret), ("POST", SECRETS), ("POST", f"{secret}:addVersion"),
+        ("GET", secret), ("GET", f"{secret}:getIamPolicy"), ("POST", f"{secret}:setIamPolicy"),
         ("GET", f"{REPO}/pepperpy-rag-app"), ("POST", REPO),
-        ("GET", "/v1/projects/pepperpy-emulator/locations/us-central1/operations/op-1"),
+        ("GET", "/v1/projects/pepperpy-emulator/locations/us-central1/operations/op-5"),
+        ("GET", f"{REPO}/pepperpy-rag-app:getIamPolicy"), ("POST", f"{REPO}/pepperpy-rag-app:setIamPolicy"),
         ("GET", tag),
-        ("GET", svc), ("POST", RUN), ("GET", "/v2/projects/pepperpy-emulator/locations/us-central1/operations/op-2"),
+        ("GET", svc), ("POST", RUN), ("GET", "/v2/projects/pepperpy-emulator/locations/us-central1/operations/op-9"),
         ("GET", svc),
     ]
+    created = next(c for c in fake.api.calls if c.path == f"{P}/serviceAccounts").body
+    assert created == {"accountId": "pepperpy-rag-app-app", "serviceAccount": {
+        "displayName": "pepperpy-cloud pepperpy-rag-app",
+        "description": "managed-by=pepperpy-cloud stack=pepperpy-rag-app"}}
+    assert fake.api.members("roles/secretmanager.secretAccessor") == {secret: [SA_MEMBER]}
+    assert fake.api.members("roles/artifactregistry.reader") == {f"{REPO}/pepperpy-rag-app": [SA_MEMBER]}
+    assert fake.api.store[svc]["template"]["serviceAccount"] == SA_EMAIL
     assert result.url == "https://pepperpy-rag-app-app-fake-uc.a.run.app"
     assert capsys.readouterr().out.strip() == f"Aplicação implantada: {result.url}"
     image = "us-central1-docker.pkg.dev/pepperpy-emulator/pepperpy-rag-app/app:0.1.0"
@@ -250,8 +263,11 @@ def test_seed_deployment_runs_on_cloud_run(fake: FakeGcpServer, capsys: pytest.C
     assert b"sk-test-123" not in b"".join(str(c.body).encode() for c in fake.api.calls if c.path == svc)
     record = StateStore.open().get_deployment("pepperpy-rag-app")
     assert record is not None and record.provider == "gcp" and record.status == "deployed"
-    assert sorted(record.spec["parts"]) == ["artifact-registry:pepperpy-rag-app", "cloud-run:pepperpy-rag-app-app",
-                                            "secret:pepperpy-rag-app-openai-api-key"]
+    assert sorted(record.spec["parts"]) == [
+        "artifact-registry:pepperpy-rag-app", "cloud-run:pepperpy-rag-app-app",
+        "iam-binding:roles/artifactregistry.reader@pepperpy-rag-app",
+        "iam-binding:roles/secretmanager.secretAccessor@pepperpy-rag-app-openai-api-key",
+        "secret:pepperpy-rag-app-openai-api-key", "service-account:pepperpy-rag-app-app"]
 
 
 def test_redeploy_converges_then_switches_to_the_pushed_image_scale_and_destroy(fake: FakeGcpServer) -> None:
@@ -280,7 +296,7 @@ def test_redeploy_converges_then_switches_to_the_pushed_image_scale_and_destroy(
 
     gone = ns["gcp_provider"].destroy_stack("pepperpy-rag-app")
     assert gone == ["cloud-run:pepperpy-rag-app-app", "artifact-registry:pepperpy-rag-app",
-                    "secret:pepperpy-rag-app-openai-api-key"]
+                    "secret:pepperpy-rag-app-openai-api-key", "service-account:pepperpy-rag-app-app"]
     assert fake.api.resources() == []
     assert StateStore.open().get_deployment("pepperpy-rag-app") is None
 
@@ -301,9 +317,12 @@ def test_a_secret_already_in_secret_manager_is_used_as_is_and_kept(fake: FakeGcp
     fake.api.versions[secret] = [base64.b64encode(b"theirs").decode()]
     ns = seed_ns()
     deploy(ns)
-    assert not [c for c in fake.api.calls if c.path.startswith(secret) and c.method != "GET"]
+    writes = [c for c in fake.api.calls if c.path.startswith(secret) and c.method != "GET"]
+    assert [(c.method, c.path) for c in writes] == [("POST", f"{secret}:setIamPolicy")]  # only the binding
+    assert fake.api.members("roles/secretmanager.secretAccessor") == {secret: [SA_MEMBER]}
     ns["gcp_provider"].destroy_stack("pepperpy-rag-app")
-    assert fake.api.resources() == [secret]  # not ours: left alone
+    assert fake.api.resources() == [secret]  # not ours: left alone, and our binding taken out again
+    assert fake.api.members("roles/secretmanager.secretAccessor") == {}
 
 
 def test_cloud_run_failure_removes_what_the_run_created_and_records_it(fake: FakeGcpServer) -> None:
@@ -319,16 +338,22 @@ def test_cloud_run_failure_removes_what_the_run_created_and_records_it(fake: Fak
     record = state.get_deployment("pepperpy-rag-app")
     assert record is not None and record.status == "failed" and record.spec["parts"] == {}
     kinds = [e.kind for e in state.events("pepperpy-rag-app")]
-    assert "gcp.failed" in kinds and kinds.count("gcp.rolled-back") == 2
+    assert "gcp.failed" in kinds and kinds.count("gcp.rolled-back") == 5  # account, secret, repo, their 2 bindings
 
 
-def test_components_are_refused_with_the_alternative(fake: FakeGcpServer) -> None:
-    from pepperpy.cloud.errors import NotSupportedError
+@pytest.mark.parametrize(("component", "message"), [
+    ({"kind": "mysql"}, r"components.db \(mysql\) is not deployed on GCP; managed postgres → Cloud SQL"),
+    ({"kind": "postgres", "managed": False}, "is self-hosted"),
+    ({"kind": "postgres", "version": "9"}, "Cloud SQL does not offer PostgreSQL '9'"),
+])
+def test_unsupported_components_are_refused_before_any_call(fake: FakeGcpServer, component: dict[str, Any],
+                                                            message: str) -> None:
+    from pepperpy.cloud.errors import PepperpyCloudError
     from pepperpy.cloud.spec.stack import Stack
 
     stack = Stack.model_validate({"name": "kv", "provider": "gcp", "region": "us-central1",
                                   "services": {"api": {"image": "nginx:1", "port": 80}},
-                                  "components": {"db": {"kind": "postgres", "managed": True}}})
-    with pytest.raises(NotSupportedError, match="ResourceManager"):
+                                  "components": {"db": component}})
+    with pytest.raises(PepperpyCloudError, match=message):
         GCPProvider(region="us-central1").deploy_stack(stack, stack_dir=".")
-    assert fake.api.calls == []
+    assert [c for c in fake.api.calls if c.method != "GET"] == []

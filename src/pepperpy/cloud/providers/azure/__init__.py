@@ -22,7 +22,9 @@ from pepperpy.cloud.providers.base import Capability, CloudProvider
 from pepperpy.cloud.providers.registry import register
 
 if TYPE_CHECKING:
+    from pepperpy.cloud.providers.azure.monitoring import AzureMonitor
     from pepperpy.cloud.providers.azure.resources import AzureResources
+    from pepperpy.cloud.providers.azure.secrets import AzureSecretStore
     from pepperpy.cloud.providers.azure.stack import AzureDeploymentResult
 
 
@@ -43,8 +45,16 @@ class AzureProvider(CloudProvider):
         "resources": Capability(True, "object_storage → Blob container; postgres → PostgreSQL flexible server "
                                       "(pgvector allowed, password only in Key Vault); serverless not yet"),
         "deploy": Capability(True, "Container Apps (scale rules from ScalingConfig, ingress, probes, Key Vault "
-                                   "secret references) with Key Vault and a container registry; images are pushed "
-                                   "by you (Docker); stack components and buckets not yet"),
+                                   "secret references) running as a user-assigned identity (AcrPull, Key Vault "
+                                   "Secrets User), with Key Vault, a container registry, blob containers, PostgreSQL "
+                                   "flexible servers and Azure Cache for Redis; images are pushed by you (Docker); "
+                                   "managed MySQL/RabbitMQ and self-hosted components not yet"),
+        "secrets": Capability(True, "Key Vault secrets (tagged managed-by; names/delete touch only ours; delete is "
+                                    "Key Vault's soft delete, the vault having purge protection)"),
+        "monitor": Capability(True, "Azure Monitor metric alerts on Container Apps (cpu_usage, memory_usage, "
+                                    "requests_count, requests_per_second, errors_4xx, errors_5xx, replicas) with "
+                                    "an action group for email:/webhook: channels; get_metrics and dashboards not "
+                                    "yet (NotSupportedError)"),
         "scale": Capability(True, "Container Apps min/max replicas"),
     }
 
@@ -66,6 +76,19 @@ class AzureProvider(CloudProvider):
         from pepperpy.cloud.providers.azure.resources import AzureResources
 
         return AzureResources(self)
+
+    def secret_store(self) -> AzureSecretStore:
+        """``${SECRET:name}`` in Key Vault (see :mod:`.secrets`): option ``key_vault`` names a vault, else the
+        subscription's shared one (made on first ``set``)."""
+        from pepperpy.cloud.providers.azure.secrets import AzureSecretStore
+
+        return AzureSecretStore(self)
+
+    def monitoring(self) -> AzureMonitor:
+        """Azure Monitor behind ``CloudMonitor`` (see :mod:`.monitoring`)."""
+        from pepperpy.cloud.providers.azure.monitoring import AzureMonitor
+
+        return AzureMonitor(self)
 
     def deploy_stack(self, stack: Any, *, stack_dir: Any, progress: Any = None) -> list[AzureDeploymentResult]:
         """Create or converge ``stack`` on Container Apps (see :mod:`.stack`); one result per service."""

@@ -345,6 +345,22 @@ class ArmClient:
                                 hint="fix: see the resource's activity log in the portal, then create again")
         return result
 
+    def list_all(self, request: ArmRequest) -> list[dict[str, Any]] | None:
+        """Every item of a list answer (``value``), following ``nextLink``; None when the list is 404."""
+        items: list[dict[str, Any]] = []
+        response = self._send(request, "GET", self._url(request), None)
+        while True:
+            if response.status_code == 404:
+                return None
+            if response.status_code >= 400:
+                self._raise(response, request)
+            data = _json(response) or {}
+            items += [v for v in data.get("value") or [] if isinstance(v, dict)]
+            link = data.get("nextLink")
+            if not link:
+                return items
+            response = self._send(request, "GET", self._url(request, str(link)), None)
+
     # -- long-running operations
 
     def _deadline(self) -> float:
@@ -439,8 +455,9 @@ class ArmClient:
         """Delete what ``applied`` created, newest first; the paths that could not be deleted."""
         left = []
         for request in reversed(applied.created):
-            if request.host != MANAGEMENT or is_child(request.path):
-                continue  # data-plane secrets and child resources go with their parent
+            grant = "/providers/Microsoft.Authorization/roleAssignments/" in request.path
+            if request.host != MANAGEMENT or (is_child(request.path) and not grant):
+                continue  # data-plane secrets and child resources go with their parent; role assignments do not
             try:
                 self.send(request.delete())
             except PepperpyCloudError:

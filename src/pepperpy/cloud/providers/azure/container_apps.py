@@ -16,6 +16,7 @@ API path's serverless container target, so its sizing is Container Apps' own
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -100,12 +101,15 @@ def secret_name(name: str) -> str:
 
 
 def app(target: AzureTarget, name: str, service: Service, *, identity_id: str | None = None,
-        registry: str | None = None) -> ArmRequest:
+        registry: str | None = None, connection_env: Mapping[str, str] | None = None,
+        connection_secrets: Mapping[str, str] | None = None) -> ArmRequest:
     """PUT the container app ``<stack>-<name>``.
 
     ``identity_id`` (a user-assigned identity with 'Key Vault Secrets User' on the vault) reads the Key Vault
     references; without it the app's system identity does, which must be granted that role after the first create.
     ``registry`` (``<acr>.azurecr.io``) is the registry the image is pulled from with the same identity.
+    ``connection_env`` (plain) and ``connection_secrets`` (variable -> Key Vault secret name) are the stack's
+    components' connection details; a variable the service sets itself wins.
     """
     check_region(target.location, "Container Apps")
     app_name = container_app(target.stack, name)
@@ -113,7 +117,9 @@ def app(target: AzureTarget, name: str, service: Service, *, identity_id: str | 
         raise InputError(f"services.{name}.image", "Azure Container Apps runs an image; this service is built "
                          "from source", hint="fix: build and push the image (pepperpy-cloud render -t docker), "
                                              "then set services.<name>.image")
-    plain, secret_vars = split_env(service.env)
+    own_plain, own_secrets = split_env(service.env)
+    plain = {k: v for k, v in (connection_env or {}).items() if k not in service.env} | own_plain
+    secret_vars = {k: v for k, v in (connection_secrets or {}).items() if k not in service.env} | own_secrets
     identity_ref = identity_id or "system"
     cpu, memory = size(name, service)
     env = [{"name": k, "value": v} for k, v in plain.items()]

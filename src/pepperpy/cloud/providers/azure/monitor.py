@@ -24,21 +24,23 @@ CPU_METRICS = {
 }
 
 
-def action_group_path(target: AzureTarget) -> str:
-    return target.provider_path("Microsoft.Insights/actionGroups", f"{target.stack}-alerts")
+def action_group_path(target: AzureTarget, name: str | None = None) -> str:
+    return target.provider_path("Microsoft.Insights/actionGroups", name or f"{target.stack}-alerts")
 
 
-def action_group(target: AzureTarget, emails: Sequence[str] = (), webhooks: Sequence[str] = ()) -> ArmRequest:
-    """PUT the action group every alert notifies (common alert schema)."""
+def action_group(target: AzureTarget, emails: Sequence[str] = (), webhooks: Sequence[str] = (), *,
+                 name: str | None = None, short_name: str = "alerts") -> ArmRequest:
+    """PUT the action group ``name`` (default: the stack's ``<stack>-alerts``) an alert notifies (common alert
+    schema); ``short_name`` (at most 12 characters) is what SMS and e-mail subjects show."""
     body = {"location": "Global", "tags": target.tags, "properties": {
-        "groupShortName": "alerts", "enabled": True,
+        "groupShortName": short_name[:12], "enabled": True,
         "emailReceivers": [{"name": f"email-{i}", "emailAddress": e, "useCommonAlertSchema": True}
                            for i, e in enumerate(emails, start=1)],
         "webhookReceivers": [{"name": f"webhook-{i}", "serviceUri": u, "useCommonAlertSchema": True}
                              for i, u in enumerate(webhooks, start=1)],
     }}
-    return ArmRequest("PUT", action_group_path(target), API_ACTION_GROUPS, body, "create action group",
-                      f"{target.stack}-alerts")
+    return ArmRequest("PUT", action_group_path(target, name), API_ACTION_GROUPS, body, "create action group",
+                      name or f"{target.stack}-alerts")
 
 
 def resource_type(resource_id: str) -> str:

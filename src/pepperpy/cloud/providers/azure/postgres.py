@@ -28,6 +28,7 @@ API_POSTGRES = "2024-08-01"
 SERVER_TYPE = "Microsoft.DBforPostgreSQL/flexibleServers"
 VERSIONS = ("12", "13", "14", "15", "16", "17")
 ADMIN_LOGIN = "pepperpy"
+AZURE_SERVICES_RULE = "AllowAllAzureServicesAndResourcesWithinAzureIps"
 TIERS = {"B": "Burstable", "GP": "GeneralPurpose", "MO": "MemoryOptimized"}
 # Our extension names -> the names azure.extensions allow-lists.
 EXTENSION_NAMES = {"pgvector": "VECTOR", "vector": "VECTOR"}
@@ -108,6 +109,18 @@ def configuration(target: AzureTarget, name: str, key: str, value: str) -> ArmRe
     return ArmRequest("PUT", f"{server_path(target, name)}/configurations/{key}", API_POSTGRES,
                       {"properties": {"value": value, "source": "user-defined"}},
                       f"set {key} on PostgreSQL flexible server", postgres_server(target.stack, name))
+
+
+def host(stack: str, name: str) -> str:
+    """The server's host name (``<server>.postgres.database.azure.com``), known before it exists."""
+    return f"{postgres_server(stack, name)}.postgres.database.azure.com"
+
+
+def allow_azure_services(target: AzureTarget, name: str) -> ArmRequest:
+    """PUT the firewall rule 0.0.0.0-0.0.0.0, Azure's "allow Azure services" (Container Apps without a VNet)."""
+    return ArmRequest("PUT", f"{server_path(target, name)}/firewallRules/{AZURE_SERVICES_RULE}", API_POSTGRES,
+                      {"properties": {"startIpAddress": "0.0.0.0", "endIpAddress": "0.0.0.0"}},
+                      "set firewall rule on PostgreSQL flexible server", postgres_server(target.stack, name))
 
 
 def database(target: AzureTarget, name: str, db: str = "app") -> ArmRequest:

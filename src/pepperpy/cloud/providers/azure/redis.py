@@ -16,6 +16,26 @@ from pepperpy.cloud.spec.stack import Component
 
 API_REDIS = "2024-11-01"
 REDIS_TYPE = "Microsoft.Cache/redis"
+SSL_PORT = 6380
+DATA_CONTRIBUTOR = "Data Contributor"
+
+
+def cache_path(target: AzureTarget, name: str) -> str:
+    return target.provider_path(REDIS_TYPE, redis_cache(target.stack, name))
+
+
+def host(stack: str, name: str) -> str:
+    """The cache's TLS host name (``<cache>.redis.cache.windows.net``), known before it exists."""
+    return f"{redis_cache(stack, name)}.redis.cache.windows.net"
+
+
+def access_policy_assignment(target: AzureTarget, name: str, principal_id: str, alias: str,
+                             policy: str = DATA_CONTRIBUTOR) -> ArmRequest:
+    """PUT an Entra ID data-access assignment: ``principal_id`` may use the cache as ``policy`` (its username is
+    the principal id; its password an Entra token)."""
+    body = {"properties": {"accessPolicyName": policy, "objectId": principal_id, "objectIdAlias": alias}}
+    return ArmRequest("PUT", f"{cache_path(target, name)}/accessPolicyAssignments/{alias}", API_REDIS, body,
+                      "grant access to Azure Cache for Redis", redis_cache(target.stack, name))
 
 
 def cache(target: AzureTarget, name: str, component: Component, *, public_network: bool = False) -> ArmRequest:
@@ -35,5 +55,5 @@ def cache(target: AzureTarget, name: str, component: Component, *, public_networ
     if tier == "Premium":
         props["replicasPerPrimary"] = component.replicas - 1
         body["zones"] = ["1", "2", "3"]
-    return ArmRequest("PUT", target.provider_path(REDIS_TYPE, cache_name), API_REDIS, body,
+    return ArmRequest("PUT", cache_path(target, name), API_REDIS, body,
                       "create Azure Cache for Redis", cache_name)

@@ -4,25 +4,43 @@ Deploy, in order, each through :meth:`.arm.ArmClient.ensure` (refused when a res
 that name is not ours): the stack's resource group, its Key Vault, the app's
 ``${SECRET:name}`` values copied into the vault from the local secret store (a secret
 already in the vault is kept; one in neither place refuses the deploy before anything
-is created, naming every missing one), the container registry when a service is built
-from source, the Container Apps environment, then one container app per service
-(replicas and scale rules from ``ScalingConfig``, ingress, probes, Key Vault references).
+is created, naming every missing one), the stack's user-assigned managed identity
+``<stack>-id`` with ``Key Vault Secrets User`` on the vault, the container registry with
+``AcrPull`` for the identity when a service is built from source, the buckets as blob
+containers of the stack's storage account (``Storage Blob Data Contributor`` for the
+identity), each managed PostgreSQL as a flexible server (:mod:`.postgres`; its admin
+password generated into the vault), each managed Redis as Azure Cache for Redis
+(:mod:`.redis`; Entra ID data access for the identity, no access keys), the Container
+Apps environment, then one container app per service running as the identity (replicas
+and scale rules from ``ScalingConfig``, ingress, probes, Key Vault references).
+
+The apps get each component's connection as environment variables, named as on AWS:
+``<NAME>_HOST``, ``_PORT``, ``_USER``, ``_DB``, ``_SSLMODE`` and ``<NAME>_PASSWORD`` as a
+Key Vault reference for PostgreSQL; ``<NAME>_HOST``, ``_PORT`` (6380), ``_TLS`` and
+``_USERNAME`` (the identity's principal id; the password is an Entra ID token) for Redis;
+``AZURE_STORAGE_ACCOUNT_URL`` and ``<BUCKET>_BUCKET`` for buckets; ``AZURE_CLIENT_ID`` (the
+identity) for Entra ID sign-in. No secret value is in any request but the vault's secret PUTs.
+
+Departure from the Terraform (private endpoints in the stack's VNet): Container Apps on the
+consumption profile without a VNet reach the data stores over their public endpoints, so
+those are enabled, with TLS and Entra ID / vault-held passwords; PostgreSQL admits Azure's
+own addresses only (the 0.0.0.0 "Azure services" firewall rule).
 
 Every part is written to the state store (the deployment row's ``parts`` and an event)
 as soon as ARM has it; a failed deploy deletes what that run created, newest first, and
-records what it could not delete. Destroy deletes the recorded parts in reverse order and
+records what it could not delete. Destroy deletes the recorded parts in reverse order
+(role assignments, which take no tags, when their description says they are ours) and
 then the resource group when it is ours. Images are not built here (no Docker engine):
 results say ``image_pushed=False`` and give the ``az acr login`` / ``docker build`` /
 ``docker push`` commands.
 
-Not yet: managed components and buckets of a stack (refused with the reason), granting the
-apps' identities ``AcrPull`` / ``Key Vault Secrets User`` (role assignments; until then
-the first revision waits for an administrator to grant them).
+Refused before any call, with the reason: managed MySQL and RabbitMQ, self-hosted components.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,12 +48,19 @@ from typing import TYPE_CHECKING, Any
 
 from pepperpy.cloud.deploy.state import StateStore
 from pepperpy.cloud.errors import DeployError, InputError, NotFoundError, NotSupportedError, PepperpyCloudError
-from pepperpy.cloud.providers.azure import container_apps, foundation, keyvault, registry
+from pepperpy.cloud.providers.azure import container_apps, foundation, identity, keyvault, postgres, redis, registry
 from pepperpy.cloud.providers.azure.arm import Applied, ArmClient, ArmRequest, SecretRef, subscription_of
 from pepperpy.cloud.providers.azure.keyvault import KeyVaultSecrets
-from pepperpy.cloud.providers.azure.naming import AzureTarget, container_app, is_ours, key_vault, kv_secret
-from pepperpy.cloud.providers.azure.resources import tenant_of
-from pepperpy.cloud.render.terraform_common import container_services
+from pepperpy.cloud.providers.azure.naming import (
+    AzureTarget,
+    container_app,
+    is_ours,
+    key_vault,
+    kv_secret,
+    storage_account,
+)
+from pepperpy.cloud.providers.azure.resources import DATABASE, tenant_of
+from pepperpy.cloud.render.terraform_common import bucket_names, container_services, managed
 from pepperpy.cloud.spec.secrets import split_env
 from pepperpy.cloud.spec.stack import Service, Stack
 
@@ -44,6 +69,55 @@ if TYPE_CHECKING:
 
 LEASE_TTL = 3600.0
 Progress = Callable[[str], None]
+Build = Callable[[dict[str, Any]], ArmRequest]  # a request made from the identity's ARM answer
+PlanItem = tuple[str | None, ArmRequest | Build]
+_ZERO = "00000000-0000-0000-0000-000000000000"
+PLACEHOLDER_IDENTITY: dict[str, Any] = {"properties": {"principalId": _ZERO, "clientId": _ZERO}}
+REDIS_ALIAS = "pepperpy-apps"
+
+
+def refused_components(stack: Stack) -> list[str]:
+    """What ``deploy_stack`` on Azure does not make, each with its reason (empty when everything is made)."""
+    out = []
+    for name, comp in stack.components.items():
+        if comp.kind in ("postgres", "redis") and comp.managed:
+            continue
+        if comp.kind in ("mysql", "rabbitmq") and comp.managed:
+            out.append(f"components.{name}: managed {comp.kind} is not made on Azure yet")
+        else:
+            out.append(f"components.{name}: a self-hosted {comp.kind} would need its own container app or VM; "
+                       "not made on Azure yet")
+    return out
+
+
+def env_prefix(name: str) -> str:
+    """``kv-store`` -> ``KV_STORE``: the prefix of a component's connection variables (as on AWS)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _principal(answer: dict[str, Any]) -> str:
+    return str((answer.get("properties") or {}).get("principalId") or "")
+
+
+def _grant(target: AzureTarget, scope: str, role: str) -> Build:
+    return lambda answer: identity.role_assignment(target, scope, role, _principal(answer))
+
+
+def _redis_access(target: AzureTarget, name: str) -> Build:
+    return lambda answer: redis.access_policy_assignment(target, name, _principal(answer), REDIS_ALIAS)
+
+
+def _app(target: AzureTarget, name: str, svc: Service, ident: str, server: str | None, env: dict[str, str],
+         secrets: dict[str, str], entra_users: list[str]) -> Build:
+    """The container app, running as the stack's identity; ``AZURE_CLIENT_ID`` picks it for Entra ID sign-in
+    (blobs, Redis); ``<REDIS>_USERNAME`` is the identity's principal id, as Entra ID Redis wants."""
+    def build(answer: dict[str, Any]) -> ArmRequest:
+        client_id = str((answer.get("properties") or {}).get("clientId") or "")
+        plain = {**env, "AZURE_CLIENT_ID": client_id}
+        plain |= {f"{prefix}_USERNAME": _principal(answer) for prefix in entra_users}
+        return container_apps.app(target, name, svc, identity_id=ident, registry=server, connection_env=plain,
+                                  connection_secrets=secrets)
+    return build
 
 
 @dataclass(frozen=True)
@@ -185,24 +259,65 @@ class AzureStack:
                                             deployment=stack.name)
             return results
 
-    def _plan(self, stack: Stack, target: AzureTarget) -> list[tuple[str | None, ArmRequest]]:
-        """The requests in order, each with the service it is the app of (None for shared parts)."""
-        extra = [f"components.{n}" for n in stack.components] + [f"buckets.{n}" for n in stack.buckets]
-        if extra:
-            raise NotSupportedError(f"Azure deploy_stack creates container apps only; {', '.join(extra)} not yet",
-                                    hint="create databases with ResourceManager(provider=AzureProvider(...)) and "
-                                         "pass their connection strings as ${SECRET:name}")
+    def _plan(self, stack: Stack, target: AzureTarget) -> list[PlanItem]:
+        """The requests in order, each with the service it is the app of (None for shared parts).
+
+        Requests that need the identity's principal are builders called with the identity's ARM answer; each
+        is built once here with a placeholder, so a bad name or size is refused before any call.
+        """
+        refused = refused_components(stack)
+        if refused:
+            raise NotSupportedError(f"Azure deploy_stack: {'; '.join(refused)}",
+                                    hint="fix: mark postgres/redis components managed: true, or run the stack on "
+                                         "AWS or Kubernetes")
         services = container_services(stack)
-        plan: list[tuple[str | None, ArmRequest]] = [(None, foundation.resource_group(target)),
-                                                     (None, keyvault.vault(target))]
+        vault_path = keyvault.vault(target).path
+        plan: list[PlanItem] = [
+            (None, foundation.resource_group(target)), (None, keyvault.vault(target)),
+            (None, identity.identity(target)),
+            (None, _grant(target, vault_path, identity.KEY_VAULT_SECRETS_USER)),
+        ]
         if any(not svc.image for _, svc in services):
-            plan.append((None, registry.registry(target)))
+            acr = registry.registry(target)
+            plan += [(None, acr), (None, _grant(target, acr.path, identity.ACR_PULL))]
+        env: dict[str, str] = {}
+        secrets: dict[str, str] = {}
+        entra_users: list[str] = []
+        buckets = bucket_names(stack)
+        if buckets:
+            account = foundation.storage_account_request(target, public_read=any(not p for _, _, p in buckets),
+                                                         public_network=True)
+            plan += [(None, account),
+                     (None, foundation.blob_service(target, versioning=any(v for _, v, _ in buckets)))]
+            plan += [(None, foundation.blob_container(target, name, public_read=not private))
+                     for name, _, private in buckets]
+            plan.append((None, _grant(target, account.path, identity.STORAGE_BLOB_DATA_CONTRIBUTOR)))
+            env["AZURE_STORAGE_ACCOUNT_URL"] = f"https://{storage_account(stack.name)}.blob.core.windows.net"
+            env |= {f"{env_prefix(name)}_BUCKET": name for name, _, _ in buckets}
+        for name, comp in managed(stack, "postgres"):
+            plan += [(None, r) for r in postgres.requests(target, name, comp, public_network=True)]
+            plan.append((None, postgres.allow_azure_services(target, name)))
+            prefix = env_prefix(name)
+            env |= {f"{prefix}_HOST": postgres.host(stack.name, name), f"{prefix}_PORT": "5432",
+                    f"{prefix}_USER": postgres.ADMIN_LOGIN, f"{prefix}_DB": DATABASE, f"{prefix}_SSLMODE": "require"}
+            secrets[f"{prefix}_PASSWORD"] = postgres.admin_secret(target, name).name
+        for name, comp in managed(stack, "redis"):
+            plan.append((None, redis.cache(target, name, comp, public_network=True)))
+            plan.append((None, _redis_access(target, name)))
+            prefix = env_prefix(name)
+            env |= {f"{prefix}_HOST": redis.host(stack.name, name), f"{prefix}_PORT": str(redis.SSL_PORT),
+                    f"{prefix}_TLS": "true"}
+            entra_users.append(prefix)
         plan.append((None, container_apps.environment(target)))
+        ident = identity.identity_path(target)
         for name, svc in services:
             built = svc.image is None
             runs = svc if not built else svc.model_copy(update={"image": self._image(stack, name, svc)})
-            plan.append((name, container_apps.app(target, name, runs,
-                                                  registry=registry.login_server(stack.name) if built else None)))
+            plan.append((name, _app(target, name, runs, ident, registry.login_server(stack.name) if built else None,
+                                    env, secrets, entra_users)))
+        for _service, item in plan:  # every builder checked now, before any call
+            if not isinstance(item, ArmRequest):
+                item(PLACEHOLDER_IDENTITY)
         return plan
 
     def _check_secrets(self, stack: Stack, arm: ArmClient) -> None:
@@ -219,21 +334,46 @@ class AzureStack:
                                   f"az keyvault secret set --vault-name {vault} --name {kv_secret(missing[0])} "
                                   "--file VALUE_FILE")
 
-    def _apply(self, plan: list[tuple[str | None, ArmRequest]], stack: Stack, arm: ArmClient, journal: Journal,
+    def _apply(self, plan: list[PlanItem], stack: Stack, arm: ArmClient, journal: Journal,
                applied: Applied) -> dict[str, dict[str, Any]]:
         answers: dict[str, dict[str, Any]] = {}
         names = sorted({s for _, svc in container_services(stack) for s in split_env(svc.env)[1].values()})
-        for service, request in plan:
+        made: dict[str, Any] = dict(PLACEHOLDER_IDENTITY)
+        for service, item in plan:
+            request = item if isinstance(item, ArmRequest) else item(made)
             before = len(applied.created)
-            answer = arm.ensure(request, stack.name, applied) or {}
+            if identity.is_role_assignment(request.path):
+                answer = self._ensure_grant(arm, request, stack.name, applied) or {}
+            else:
+                answer = arm.ensure(request, stack.name, applied) or {}
             journal.record(request, created=len(applied.created) > before)
             if request.what == "create Key Vault":
                 for secret in names:  # copied now that the vault exists; a value already there is kept
                     if arm.resolve is not None:
                         arm.resolve(SecretRef(secret))
+            if request.what == "create managed identity":
+                made = answer
+                if not (answer.get("properties") or {}).get("principalId"):
+                    raise DeployError(f"Azure create managed identity {request.target!r}: ARM gave no principalId",
+                                      hint="fix: check the identity in the portal, then deploy again")
             if service is not None:
                 answers[service] = answer
         return answers
+
+    @staticmethod
+    def _ensure_grant(arm: ArmClient, request: ArmRequest, stack: str, applied: Applied) -> dict[str, Any] | None:
+        """A role assignment: PUT once (assignments cannot be updated; the name says scope, role and principal)."""
+        found = arm.send(request.get())
+        if found is not None:
+            if not identity.is_ours(found, stack):
+                raise InputError("name", f"Azure {request.what} {request.target!r}: an assignment of that name "
+                                 "exists and was not made by pepperpy-cloud for this stack",
+                                 hint="fix: remove it with az role assignment delete --ids <id>")
+            applied.updated.append(request)
+            return found
+        answer = arm.send(request)
+        applied.created.append(request)
+        return answer
 
     def _image(self, stack: Stack, name: str, svc: Service) -> str:
         return svc.image or registry.image(stack.name, name, stack.version)
@@ -328,7 +468,11 @@ class AzureStack:
         """Delete one recorded part if it is still there and ours; whether it was deleted."""
         request = part_request(part)
         found = arm.send(request)
-        if found is None or not is_ours(found.get("tags"), stack):
+        if found is None:
+            return False
+        ours = (identity.is_ours(found, stack) if identity.is_role_assignment(request.path)
+                else is_ours(found.get("tags"), stack))
+        if not ours:
             return False
         arm.send(request.delete())
         return True

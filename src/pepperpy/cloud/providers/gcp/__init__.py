@@ -1,4 +1,4 @@
-"""Google Cloud: pricing from the catalog; GCS buckets, Cloud SQL, Secret Manager and Cloud Run with the gcp extra.
+"""Google Cloud: pricing; GCS, Cloud SQL, Memorystore, Secret Manager, Cloud Run, IAM and Monitoring (gcp extra).
 
 A credentials file is only read when an operation needs it, so pricing works
 with a path that does not exist yet; against an emulator (``endpoint_url`` on
@@ -17,7 +17,9 @@ from pepperpy.cloud.providers.base import Capability, CloudProvider
 from pepperpy.cloud.providers.registry import register
 
 if TYPE_CHECKING:
+    from pepperpy.cloud.providers.gcp.cloud_monitoring import CloudMonitoring
     from pepperpy.cloud.providers.gcp.resources import GcpResources
+    from pepperpy.cloud.providers.gcp.secret_store import GCPSecretStore
     from pepperpy.cloud.providers.gcp.stack import GCPDeploymentResult
 
 
@@ -29,8 +31,8 @@ class GCPProvider(CloudProvider):
     ``{"project_id": ..., "credentials_file": ...}``), ``project=``, and options
     ``retry_backoff`` (seconds, default 1) / ``retry_deadline`` (seconds, default 60)
     for throttling and transient errors, ``connection_timeout`` / ``read_timeout``;
-    ``api_endpoint`` (or ``PEPPERPY_GCP_API_ENDPOINT``) sends the REST calls (Cloud SQL,
-    Secret Manager, Cloud Run, Artifact Registry) there instead of ``https://<api>.googleapis.com``,
+    ``api_endpoint`` (or ``PEPPERPY_GCP_API_ENDPOINT``) sends the REST calls (Cloud SQL, Memorystore,
+    Secret Manager, Cloud Run, Artifact Registry, IAM, GCS JSON API, Cloud Monitoring) there instead of ``https://<api>.googleapis.com``,
     ``poll_interval`` (seconds between long-running-operation polls, default 5).
     """
 
@@ -43,9 +45,14 @@ class GCPProvider(CloudProvider):
                                       "and user (passwords in Secret Manager); serverless is not offered (Cloud Run "
                                       "runs images: deploy it as an app)"),
         "deploy": Capability(True, "Cloud Run v2 services (min/max instances, probes, ${SECRET:name} from Secret "
-                                   "Manager); images are pushed by you to Artifact Registry (Docker); managed "
-                                   "components are not deployed yet"),
+                                   "Manager) running as the stack's service account; managed postgres → Cloud SQL, "
+                                   "redis → Memorystore, buckets → GCS, connection details as Secret Manager "
+                                   "references; images are pushed by you to Artifact Registry (Docker)"),
         "scale": Capability(True, "Cloud Run minimum (and, if lower, maximum) instances"),
+        "secrets": Capability(True, "${SECRET:name} read from Secret Manager (secret_store(): set/get/names/delete)"),
+        "monitor": Capability(True, "Cloud Monitoring alert policies on Cloud Run metrics with email/webhook "
+                                    "notification channels (create/list/delete); get_metrics and dashboards are "
+                                    "not offered yet (NotSupportedError)"),
     }
 
     def __init__(self, region: str | None = None, credentials_file: str | Path | None = None,
@@ -67,6 +74,18 @@ class GCPProvider(CloudProvider):
 
         return GcpResources(self)
 
+    def secret_store(self) -> GCPSecretStore:
+        """Where ``${SECRET:name}`` references resolve for this provider: Secret Manager."""
+        from pepperpy.cloud.providers.gcp.secret_store import GCPSecretStore
+
+        return GCPSecretStore(self)
+
+    def monitoring(self) -> CloudMonitoring:
+        """Cloud Monitoring alert policies for ``CloudMonitor`` (see :mod:`.cloud_monitoring`)."""
+        from pepperpy.cloud.providers.gcp.cloud_monitoring import CloudMonitoring
+
+        return CloudMonitoring(self)
+
     def deploy_stack(self, stack: Any, *, stack_dir: Any, progress: Any = None) -> list[GCPDeploymentResult]:
         """Create or converge ``stack``'s services on Cloud Run (see :mod:`.stack`); one result per service.
 
@@ -77,7 +96,8 @@ class GCPProvider(CloudProvider):
         return GcpStack(self, progress=progress).deploy(stack, Path(stack_dir))
 
     def destroy_stack(self, name: str, *, progress: Any = None) -> list[str]:
-        """Delete every Cloud Run service, repository and secret labelled as part of deployment ``name``."""
+        """Delete every part labelled as part of deployment ``name`` (Cloud Run, Memorystore, Cloud SQL, buckets,
+        repository, secrets, service account) and take out the bindings it added on what stays (the project)."""
         from pepperpy.cloud.providers.gcp.stack import GcpStack
 
         return GcpStack(self, progress=progress).destroy(name)

@@ -16,6 +16,7 @@ from 4 vCPU and 4 GiB from 6.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -60,16 +61,43 @@ def scaling(name: str, service: Service) -> tuple[dict[str, int], int]:
     return {"minInstanceCount": low, "maxInstanceCount": high}, concurrency
 
 
-def env(target: GcpTarget, service: Service) -> list[dict[str, Any]]:
+def env(target: GcpTarget, service: Service, wiring: Wiring | None = None) -> list[dict[str, Any]]:
+    """The service's variables, then the components' (the service's own win); secrets as ``secretKeyRef``."""
     plain, secret_vars = split_env(service.env)
+    if wiring is not None:
+        own = set(plain) | set(secret_vars)
+        plain = {**{k: v for k, v in sorted(wiring.plain.items()) if k not in own}, **plain}  # sorted: stable
+        secret_vars = {**{k: v for k, v in sorted(wiring.secrets.items()) if k not in own}, **secret_vars}
     out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
     out += [{"name": k, "valueSource": {"secretKeyRef": {"secret": secret_id(target.stack, s), "version": "latest"}}}
             for k, s in secret_vars.items()]
     return out
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """What a stack's components hand every service: plain settings, ``{variable: secret name}``, the Cloud SQL
+    connection names to mount at ``/cloudsql`` and the VPC network to reach Memorystore through (direct egress).
+    """
+
+    plain: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    cloudsql: tuple[str, ...] = ()
+    network: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plain": self.plain, "secrets": self.secrets, "cloudsql": list(self.cloudsql),
+                "network": self.network}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Wiring:
+        data = data or {}
+        return cls(dict(data.get("plain") or {}), dict(data.get("secrets") or {}), tuple(data.get("cloudsql") or ()),
+                   data.get("network"))
+
+
 def service_body(target: GcpTarget, name: str, service: Service, *,
-                 service_account: str | None = None) -> dict[str, Any]:
+                 service_account: str | None = None, wiring: Wiring | None = None) -> dict[str, Any]:
     if not service.image:
         raise InputError(f"services.{name}.image", "Cloud Run runs an image; this service is built from source",
                          hint="fix: build and push the image (pepperpy-cloud render -t docker), then set "
@@ -80,7 +108,7 @@ def service_body(target: GcpTarget, name: str, service: Service, *,
         "name": name.replace("_", "-"), "image": service.image,
         "ports": [{"name": "http1", "containerPort": port}],
         "resources": {"limits": resources(name, service), "cpuIdle": True},
-        "env": env(target, service),
+        "env": env(target, service, wiring),
         "startupProbe": {"httpGet": {"path": service.readiness_path, "port": port}, "periodSeconds": 10,
                          "timeoutSeconds": 5, "failureThreshold": 30},
         "livenessProbe": {"httpGet": {"path": service.health_path, "port": port}, "periodSeconds": 15,
@@ -90,15 +118,21 @@ def service_body(target: GcpTarget, name: str, service: Service, *,
                                 "maxInstanceRequestConcurrency": concurrency, "containers": [container]}
     if service_account:
         template["serviceAccount"] = service_account
+    if wiring is not None and wiring.cloudsql:
+        template["volumes"] = [{"name": "cloudsql", "cloudSqlInstance": {"instances": list(wiring.cloudsql)}}]
+        container["volumeMounts"] = [{"name": "cloudsql", "mountPath": "/cloudsql"}]
+    if wiring is not None and wiring.network:
+        template["vpcAccess"] = {"networkInterfaces": [{"network": wiring.network}], "egress": "PRIVATE_RANGES_ONLY"}
     return {"labels": target.labels, "ingress": "INGRESS_TRAFFIC_ALL", "template": template}
 
 
-def service(target: GcpTarget, name: str, svc: Service, *, service_account: str | None = None) -> GcpResource:
+def service(target: GcpTarget, name: str, svc: Service, *, service_account: str | None = None,
+            wiring: Wiring | None = None) -> GcpResource:
     """Create (POST ``?serviceId=``), read, update (PATCH: a new revision) and delete ``<stack>-<name>``."""
     check_region(target.region, "Cloud Run")
     sid = run_service(target.stack, name)
     base = f"/v2/{target.parent}/services"
-    body = service_body(target, name, svc, service_account=service_account)
+    body = service_body(target, name, svc, service_account=service_account, wiring=wiring)
     return GcpResource(
         create=GcpRequest("POST", HOST, base, body, (("serviceId", sid),), "create Cloud Run service", sid, "google"),
         read=GcpRequest("GET", HOST, f"{base}/{sid}", None, (), "read Cloud Run service", sid),

@@ -128,3 +128,10 @@ def user(target: GcpTarget, name: str, login: str = "pepperpy") -> GcpResource:
         delete=GcpRequest("DELETE", HOST, base, None, (("name", login),), "delete database user", iid, "sql"),
         child=True,
     )
+
+
+def list_instances(target: GcpTarget) -> GcpRequest:
+    """The project's Cloud SQL instances labelled for this stack (``settings.userLabels`` filter)."""
+    return GcpRequest("GET", HOST, f"/v1/projects/{target.project}/instances", None,
+                      (("filter", f"settings.userLabels.stack:{target.labels['stack']}"),),
+                      "list Cloud SQL instances", target.stack)

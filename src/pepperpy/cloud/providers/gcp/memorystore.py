@@ -54,3 +54,16 @@ def instance(target: GcpTarget, name: str, component: Component, network: str | 
                           "update Memorystore instance", iid, "google"),
         delete=GcpRequest("DELETE", HOST, f"{base}/{iid}", None, (), "delete Memorystore instance", iid, "google"),
     )
+
+
+def auth_string(target: GcpTarget, name: str) -> GcpRequest:
+    """GET the instance's AUTH string (handed to the services only through Secret Manager)."""
+    iid = redis_instance(target.stack, name)
+    return GcpRequest("GET", HOST, f"/v1/{target.parent}/instances/{iid}/authString", None, (),
+                      "read Memorystore AUTH string", iid)
+
+
+def list_instances(target: GcpTarget) -> GcpRequest:
+    """The region's Memorystore instances (filtered by label on our side: the v1 list has no filter)."""
+    return GcpRequest("GET", HOST, f"/v1/{target.parent}/instances", None, (), "list Memorystore instances",
+                      target.stack)

@@ -133,12 +133,16 @@ _API_OF_HOST = {"sqladmin.googleapis.com": "sqladmin.googleapis.com", "run.googl
                 "redis.googleapis.com": "redis.googleapis.com",
                 "secretmanager.googleapis.com": "secretmanager.googleapis.com",
                 "monitoring.googleapis.com": "monitoring.googleapis.com",
-                "artifactregistry.googleapis.com": "artifactregistry.googleapis.com"}
+                "artifactregistry.googleapis.com": "artifactregistry.googleapis.com",
+                "iam.googleapis.com": "iam.googleapis.com", "storage.googleapis.com": "storage.googleapis.com",
+                "cloudresourcemanager.googleapis.com": "cloudresourcemanager.googleapis.com"}
 _ROLE_OF_HOST = {"sqladmin.googleapis.com": "roles/cloudsql.admin", "run.googleapis.com": "roles/run.admin",
                  "redis.googleapis.com": "roles/redis.admin",
                  "secretmanager.googleapis.com": "roles/secretmanager.admin",
-                 "monitoring.googleapis.com": "roles/monitoring.alertPolicyEditor",
-                 "artifactregistry.googleapis.com": "roles/artifactregistry.admin"}
+                 "monitoring.googleapis.com": "roles/monitoring.editor",
+                 "artifactregistry.googleapis.com": "roles/artifactregistry.admin",
+                 "iam.googleapis.com": "roles/iam.serviceAccountAdmin", "storage.googleapis.com": "roles/storage.admin",
+                 "cloudresourcemanager.googleapis.com": "roles/resourcemanager.projectIamAdmin"}
 
 
 def gcp_error(exc: BaseException, request: GcpRequest, source: str, region: str | None) -> PepperpyCloudError:
@@ -162,6 +166,9 @@ def gcp_error(exc: BaseException, request: GcpRequest, source: str, region: str 
             code in ("INVALID_ARGUMENT", "NOT_FOUND") and reason and "location" in reason.lower()):
         return InputError("region", f"{where}: not offered in region {region!r} ({reason})",
                           hint=f"fix: pick a region where the service exists (gcloud {api.split('.')[0]} regions list)")
+    if code == "ABORTED":
+        return ResourceError(f"{where}: changed by someone else meanwhile, again after retrying ({reason or code})",
+                             hint="fix: run the command again")
     if code == "ALREADY_EXISTS" or status == 409:
         return InputError("name", f"{where}: the id is taken or was used recently ({reason or code})",
                           hint="fix: Cloud SQL keeps a deleted instance's name for a week; rename the stack or "

@@ -16,10 +16,25 @@ placeholder (``us-docker.pkg.dev/cloudrun/container/hello``, so Cloud Run accept
 revision and ``.url`` answers), the result says ``image_pushed=False`` and gives the
 ``push_commands``; deploying again after the push switches to the real image.
 
-Managed components (databases, caches) are not deployed by ``deploy_stack`` on GCP
-yet: they are refused with the alternative (``ResourceManager`` for PostgreSQL).
+Before the secrets, the stack's service account (:mod:`.iam`, ``<stack[:24]>-app``) that every
+Cloud Run service runs as; it is granted ``roles/secretmanager.secretAccessor`` on each secret a
+service reads, ``roles/artifactregistry.reader`` on the repository, ``roles/storage.objectUser`` on
+each bucket and, with a Cloud SQL component, ``roles/cloudsql.client`` on the project (each a
+read-modify-write of the policy with its etag).
+
+Components, before the services: ``buckets`` → GCS buckets (:mod:`.buckets`); a managed
+``postgres`` → a Cloud SQL instance ``<stack>-<component>`` with database ``app`` and user
+``pepperpy`` (passwords generated into Secret Manager, as ``ResourceManager`` does), mounted in
+the services at ``/cloudsql``; a managed ``redis`` → a Memorystore instance (AUTH and TLS), reached
+through direct VPC egress on the ``default`` network. The services get ``<COMPONENT>_HOST``,
+``_PORT``, ``_USER``, ``_DB`` / ``_TLS`` as plain variables and ``<COMPONENT>_PASSWORD`` and
+``<COMPONENT>_URL`` as Secret Manager references (``<stack>-<component>-password`` / ``-auth`` /
+``-url``): the values are only ever in the secret version adds. ``<BUCKET>_BUCKET`` names each
+bucket. Other component kinds, and unmanaged ones, are refused before anything is made.
+
 Destroy finds the parts by label (``managed-by=pepperpy-cloud``, ``stack=<name>``),
-so it works without the state row, and never deletes what is not labelled ours.
+so it works without the state row, and never deletes what is not labelled ours; bindings on things
+that stay (the project, a secret that was not ours) are taken out again.
 """
 
 from __future__ import annotations
@@ -29,21 +44,50 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pepperpy.cloud.deploy.state import StateStore
 from pepperpy.cloud.errors import DeployError, InputError, NotFoundError, NotSupportedError, PepperpyCloudError
-from pepperpy.cloud.providers.gcp import artifact_registry, cloudrun, secret_manager
-from pepperpy.cloud.providers.gcp.naming import GcpTarget, check_region, is_ours, run_service, secret_id
+from pepperpy.cloud.providers.gcp import (
+    artifact_registry,
+    buckets,
+    cloudrun,
+    cloudsql,
+    iam,
+    memorystore,
+    secret_manager,
+)
+from pepperpy.cloud.providers.gcp.cloudrun import Wiring
+from pepperpy.cloud.providers.gcp.naming import (
+    GcpTarget,
+    check_region,
+    is_ours,
+    redis_instance,
+    run_service,
+    secret_id,
+    sql_instance,
+)
 from pepperpy.cloud.providers.gcp.rest import Applied, GcpClient, GcpRequest, GcpResource, Lro, SecretRef, labels_of
+from pepperpy.cloud.render.terraform_common import bucket_names
 from pepperpy.cloud.spec.secrets import split_env
-from pepperpy.cloud.spec.stack import Replicas, Service, Stack
+from pepperpy.cloud.spec.stack import Component, Replicas, Service, Stack
 
 if TYPE_CHECKING:
     from pepperpy.cloud.providers.gcp import GCPProvider
 
 LEASE_TTL = 3600.0
 PLACEHOLDER_IMAGE = "us-docker.pkg.dev/cloudrun/container/hello"
+DATABASE = "app"
+DB_USER = "pepperpy"
+NETWORK = "default"
 Progress = Callable[[str], None]
+
+
+def env_prefix(name: str) -> str:
+    """``kv-store`` -> ``KV_STORE``: the prefix of a component's connection variables (as on AWS)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 @dataclass(frozen=True)
@@ -120,6 +164,7 @@ class GcpStack:
         self.progress = progress or _silent
         self.state = state or StateStore.open()
         self._rest: tuple[GcpClient, str] | None = None
+        self._new_kept: list[tuple[iam.PolicyOf, str, str]] = []
 
     def rest(self) -> tuple[GcpClient, str]:
         if self._rest is None:
@@ -135,7 +180,7 @@ class GcpStack:
     def deploy(self, stack: Stack, stack_dir: Path) -> list[GCPDeploymentResult]:
         """Create or converge every service of ``stack``; one result per service."""
         target = self.target(stack.name)
-        services = self._preflight(stack)
+        services = self._preflight(stack, target)
         with self._lease(stack.name):
             previous = self.state.get_deployment(stack.name)
             if previous is not None and previous.provider != "gcp":
@@ -155,6 +200,7 @@ class GcpStack:
             except BaseException as exc:
                 undone = [steps[-1].path for steps in applied.created]
                 left = client.undo(applied)
+                undone += self._revoke_new(left)
                 journal.failed(str(exc), [p for p in undone if p not in left], left)
                 if isinstance(exc, PepperpyCloudError):
                     kept = f"; could not remove {', '.join(left)} (recorded in state)" if left else ""
@@ -169,13 +215,13 @@ class GcpStack:
                     journal.event("image-needed", " && ".join(result.push_commands))
             return results
 
-    def _preflight(self, stack: Stack) -> list[tuple[str, Service]]:
-        """What can be refused before anything exists: components, serverless services, Cloud Run sizes."""
-        if stack.components:
-            raise NotSupportedError(f"GCP deploy_stack runs services on Cloud Run; the components "
-                                    f"{', '.join(stack.components)} are not deployed on GCP yet: create a PostgreSQL "
-                                    "database with ResourceManager(provider=GCPProvider(...)).create_resource("
-                                    "DatabaseResource(...)) and pass its connection_string as a ${SECRET:name}")
+    def _preflight(self, stack: Stack, target: GcpTarget) -> list[tuple[str, Service]]:
+        """What can be refused before anything exists: components, serverless services, names, Cloud Run sizes."""
+        for name, comp in stack.components.items():
+            self._check_component(target, name, comp)
+        for name, _versioning, _private in bucket_names(stack):
+            buckets.name_of(target, name)
+        iam.account_id(stack.name)
         services = list(stack.services.items())
         for name, svc in services:
             if svc.runtime != "container":
@@ -185,6 +231,27 @@ class GcpStack:
             cloudrun.resources(name, svc)
             cloudrun.scaling(name, svc)
         return services
+
+    @staticmethod
+    def _check_component(target: GcpTarget, name: str, comp: Component) -> None:
+        if not comp.managed or comp.colocate_with:
+            raise NotSupportedError(f"GCP deploy_stack: components.{name} ({comp.kind}) is self-hosted (managed: false"
+                                    " or colocate_with); Cloud Run runs only the services: set managed: true, or use "
+                                    "KubernetesProvider")
+        if comp.kind == "postgres":
+            cloudsql.database_version(comp)
+            sql_instance(target.stack, name, target.project)
+        elif comp.kind == "redis":
+            redis_instance(target.stack, name)
+        else:
+            alternative = {"vector_db": "use kind: postgres with extensions: [pgvector] (Cloud SQL)",
+                           "mysql": "use kind: postgres, or create Cloud SQL for MySQL yourself",
+                           "rabbitmq": "use Pub/Sub yourself, or KubernetesProvider",
+                           "nginx": "Cloud Run serves HTTPS itself; drop the component"}.get(comp.kind, "")
+            raise NotSupportedError(f"GCP deploy_stack: components.{name} ({comp.kind}) is not deployed on GCP; "
+                                    f"managed postgres → Cloud SQL and redis → Memorystore are; {alternative}")
+        for secret in _component_secrets(name, comp):
+            secret_id(target.stack, secret)
 
     def _secret_plan(self, target: GcpTarget, services: list[tuple[str, Service]]) -> dict[str, str]:
         """{secret: value to copy from the local store}; refuses, naming them all, when some have no value anywhere."""
@@ -222,25 +289,160 @@ class GcpStack:
     def _apply(self, stack: Stack, stack_dir: Path, target: GcpTarget, services: list[tuple[str, Service]],
                copies: dict[str, str], journal: Journal, applied: Applied) -> list[GCPDeploymentResult]:
         client, _ = self.rest()
+        account = iam.service_account(target)
+        _, created = self._ensure(account, target, applied)
+        journal.record("service-account", iam.account_id(target.stack), created=created, path=account.delete.path,
+                       email=iam.account_email(target))
         for name, value in copies.items():
             resource = secret_manager.secret(target, name)
             _, created = self._ensure(resource, target, applied)
             client.send(secret_manager.add_version(target, name), resolve=_constant(value))
             journal.record("secret", secret_id(target.stack, name), created=created, path=resource.delete.path)
+        wiring = self._components(stack, target, journal, applied)
+        journal.spec["wiring"] = wiring.to_dict()
+        journal.spec["service_account"] = iam.account_email(target)
+        read = sorted({s for _, svc in services for s in split_env(svc.env)[1].values()} | set(wiring.secrets.values()))
+        for name in read:
+            found = client.read(secret_manager.secret(target, name)) or {}
+            self._grant(iam.secret_policy(target, secret_id(target.stack, name)), iam.SECRET_ACCESSOR, journal,
+                        keep=not is_ours(labels_of(found), target.stack))
         if any(not svc.image for _, svc in services):
             repo = artifact_registry.repository(target)
             _, created = self._ensure(repo, target, applied)
             journal.record("artifact-registry", artifact_registry.repository_id(target), created=created,
                            path=repo.delete.path)
-        return [self._service(stack, stack_dir, target, name, svc, journal, applied) for name, svc in services]
+            self._grant(iam.repository_policy(target, artifact_registry.repository_id(target)), iam.REGISTRY_READER,
+                        journal)
+        return [self._service(stack, stack_dir, target, name, svc, journal, applied, wiring)
+                for name, svc in services]
+
+    # ----------------------------------------------------------------------- components
+
+    def _components(self, stack: Stack, target: GcpTarget, journal: Journal, applied: Applied) -> Wiring:
+        """Buckets, Cloud SQL and Memorystore, in that order; what the services are handed to reach them."""
+        plain: dict[str, str] = {}
+        secrets: dict[str, str] = {}
+        mounts: list[str] = []
+        network = None
+        for name, versioning, private in bucket_names(stack):
+            resource = buckets.bucket(target, name, versioning=versioning, private=private)
+            self.progress(f"GCS bucket {resource.create.target}")
+            _, created = self._ensure(resource, target, applied)
+            journal.record("bucket", resource.create.target, created=created, path=resource.delete.path)
+            where = iam.bucket_policy(resource.create.target)
+            self._grant(where, iam.BUCKET_USER, journal)
+            if not private:
+                self._grant(where, iam.PUBLIC_VIEWER, journal, who="allUsers")
+            plain[f"{env_prefix(name)}_BUCKET"] = resource.create.target
+        for name, comp in stack.components.items():
+            prefix = env_prefix(name)
+            if comp.kind == "postgres":
+                connection = self._postgres(target, name, comp, journal, applied)
+                mounts.append(connection)
+                plain |= {f"{prefix}_HOST": f"/cloudsql/{connection}", f"{prefix}_PORT": "5432",
+                          f"{prefix}_USER": DB_USER, f"{prefix}_DB": DATABASE}
+                secrets |= {f"{prefix}_PASSWORD": f"{name}-password", f"{prefix}_URL": f"{name}-url"}
+            else:
+                host, port = self._redis(target, name, comp, journal, applied)
+                network = NETWORK
+                plain |= {f"{prefix}_HOST": host, f"{prefix}_PORT": str(port), f"{prefix}_TLS": "true"}
+                secrets |= {f"{prefix}_PASSWORD": f"{name}-auth", f"{prefix}_URL": f"{name}-url"}
+        if mounts:
+            self._grant(iam.project_policy(target.project), iam.SQL_CLIENT, journal, keep=True)
+        return Wiring(plain, secrets, tuple(mounts), network)
+
+    def _postgres(self, target: GcpTarget, name: str, comp: Component, journal: Journal, applied: Applied) -> str:
+        """The password secrets, the instance, its database and user; the URL secret. Returns the connection name."""
+        client, project = self.rest()
+        iid = sql_instance(target.stack, name, project)
+        self.progress(f"Cloud SQL instance {iid} (several minutes the first time)")
+        parts = [secret_manager.secret(target, f"{name}-admin"), secret_manager.secret(target, f"{name}-password"),
+                 cloudsql.instance(target, name, comp, high_availability=comp.replicas > 1),
+                 cloudsql.database(target, name, DATABASE), cloudsql.user(target, name, DB_USER)]
+        client.resolve = secret_manager.SecretManagerSecrets(client, target)
+        try:
+            for part, kind in zip(parts, ("secret", "secret", "cloud-sql", None, None), strict=True):
+                _, created = self._ensure(part, target, applied)
+                if kind:
+                    journal.record(kind, part.create.target, created=created, path=part.delete.path)
+        finally:
+            client.resolve = None
+        found = client.read(parts[2]) or {}
+        connection = str(found.get("connectionName") or f"{project}:{target.region}:{iid}")
+        password = self._value(target, f"{name}-password") or ""
+        self._put(target, f"{name}-url", f"postgresql://{DB_USER}:{quote(password, safe='')}@/{DATABASE}"
+                                         f"?host=/cloudsql/{connection}", journal, applied)
+        return connection
+
+    def _redis(self, target: GcpTarget, name: str, comp: Component, journal: Journal,
+               applied: Applied) -> tuple[str, int]:
+        """The Memorystore instance, then its AUTH string and URL into Secret Manager. Returns (host, port)."""
+        client, _ = self.rest()
+        resource = memorystore.instance(target, name, comp)
+        self.progress(f"Memorystore instance {resource.create.target} (several minutes the first time)")
+        _, created = self._ensure(resource, target, applied)
+        journal.record("memorystore", resource.create.target, created=created, path=resource.delete.path)
+        found = client.read(resource) or {}
+        host, port = str(found.get("host") or ""), int(found.get("port") or 6379)
+        auth = str((client.send(memorystore.auth_string(target, name)) or {}).get("authString") or "")
+        self._put(target, f"{name}-auth", auth, journal, applied)
+        self._put(target, f"{name}-url", f"rediss://:{quote(auth, safe='')}@{host}:{port}/0", journal, applied)
+        return host, port
+
+    def _value(self, target: GcpTarget, name: str) -> str | None:
+        import base64
+
+        client, _ = self.rest()
+        found = client.send(secret_manager.access_latest(target, name))
+        data = ((found or {}).get("payload") or {}).get("data")
+        return base64.b64decode(data).decode() if data else None
+
+    def _put(self, target: GcpTarget, name: str, value: str, journal: Journal, applied: Applied) -> None:
+        """Our secret ``name`` holding ``value``: a version is added only when the latest differs."""
+        client, _ = self.rest()
+        if not value:
+            raise DeployError(f"GCP {target.stack!r}: Google returned no value for {secret_id(target.stack, name)!r}",
+                              hint="fix: deploy again once the instance is ready")
+        resource = secret_manager.secret(target, name)
+        _, created = self._ensure(resource, target, applied)
+        if created or self._value(target, name) != value:
+            client.send(secret_manager.add_version(target, name), resolve=_constant(value))
+        journal.record("secret", secret_id(target.stack, name), created=created, path=resource.delete.path)
+
+    def _grant(self, where: iam.PolicyOf, role: str, journal: Journal, *, keep: bool = False,
+               who: str | None = None) -> None:
+        """Bind ``who`` (the stack's account) to ``role`` on ``where``; ``keep``: the resource outlives the stack,
+        so destroy (or a failed first apply) takes the binding out again."""
+        client, _ = self.rest()
+        member = who or iam.member(self.target(journal.deployment))
+        changed = iam.set_member(client, where, role, member)
+        if changed and keep:
+            self._new_kept.append((where, role, member))
+        journal.record("iam-binding", f"{role}@{where.target}", created=changed, path=where.resource, role=role,
+                       member=member, keep=keep, policy=asdict(where))
+
+    def _revoke_new(self, left: list[str]) -> list[str]:
+        """After a failed apply: take out the bindings it added on things that stay; their paths."""
+        client, _ = self.rest()
+        done = []
+        for where, role, member in self._new_kept:
+            try:
+                iam.set_member(client, where, role, member, present=False)
+            except PepperpyCloudError:
+                left.append(f"{where.resource} ({role})")
+                continue
+            done.append(where.resource)
+        self._new_kept.clear()
+        return done
 
     def _service(self, stack: Stack, stack_dir: Path, target: GcpTarget, name: str, svc: Service, journal: Journal,
-                 applied: Applied) -> GCPDeploymentResult:
+                 applied: Applied, wiring: Wiring) -> GCPDeploymentResult:
         client, _ = self.rest()
         image, pushed, commands = self._image(stack, stack_dir, target, name, svc)
         running = image if pushed else PLACEHOLDER_IMAGE
         self.progress(f"Cloud Run service {run_service(stack.name, name)} ({running})")
-        resource = cloudrun.service(target, name, svc.model_copy(update={"image": running}))
+        resource = cloudrun.service(target, name, svc.model_copy(update={"image": running}),
+                                    service_account=iam.account_email(target), wiring=wiring)
         _, created = self._ensure(resource, target, applied)
         found = client.read(resource) or {}
         journal.record("cloud-run", run_service(stack.name, name), created=created, path=resource.delete.path,
@@ -288,7 +490,8 @@ class GcpStack:
         with self._lease(name):
             client, _ = self.rest()
             target = self.target(name, record.spec.get("region"))
-            update = cloudrun.service(target, current.service, svc).update
+            update = cloudrun.service(target, current.service, svc, service_account=record.spec.get("service_account"),
+                                      wiring=Wiring.from_dict(record.spec.get("wiring"))).update
             assert update is not None  # Cloud Run services are always updatable
             client.send(update)
             self.state.record_event("gcp.scaled", f"{current.service}: {bounds.min}-{bounds.max} instances",
@@ -302,7 +505,7 @@ class GcpStack:
     # ----------------------------------------------------------------------- destroy
 
     def destroy(self, name: str) -> list[str]:
-        """Delete every Cloud Run service, repository and secret labelled as part of ``name``; returns what went."""
+        """Delete every part labelled as part of ``name`` (services first, the service account last)."""
         record = self.state.get_deployment(name)
         if record is not None and record.provider != "gcp":
             raise InputError("name", f"{name!r} is a {record.provider} deployment, not a GCP one")
@@ -311,9 +514,15 @@ class GcpStack:
             self.state.record_event("gcp.destroy", "destroy started", deployment=name)
             gone: list[str] = []
             try:
-                gone += self._delete_listed(target, cloudrun_list(target), "services", "cloud-run")
+                gone += self._delete_listed(target, cloudrun_list(target), "services", "cloud-run", "google")
+                gone += self._revoke_kept(record.spec.get("parts", {}) if record else {})
+                gone += self._delete_listed(target, memorystore.list_instances(target), "instances", "memorystore",
+                                            "google")
+                gone += self._delete_sql(target)
+                gone += self._delete_buckets(target)
                 gone += self._delete_repository(target)
                 gone += self._delete_listed(target, secret_manager.list_secrets(target), "secrets", "secret")
+                gone += self._delete_account(target)
             except PepperpyCloudError as exc:
                 self.state.record_event("gcp.destroy-failed", f"{exc} (removed so far: {len(gone)})",
                                         deployment=name)
@@ -327,19 +536,70 @@ class GcpStack:
                 self.state.delete_deployment(name)
             return gone
 
-    def _delete_listed(self, target: GcpTarget, listing: GcpRequest, key: str, kind: str) -> list[str]:
+    def _delete_listed(self, target: GcpTarget, listing: GcpRequest, key: str, kind: str,
+                       lro: Lro = "none") -> list[str]:
         """Delete each listed item labelled ours (by its full name); the rest is left alone."""
         client, _ = self.rest()
         gone = []
         version = listing.path.split("/")[1]
-        for item in list_all(client, listing, key):
+        for item in list(list_all(client, listing, key)):
             if not is_ours(labels_of(item), target.stack):
                 continue
-            lro: Lro = "google" if kind == "cloud-run" else "none"
             client.send(GcpRequest("DELETE", listing.host, f"/{version}/{item['name']}", None, (), f"delete {kind}",
                                    item["name"].rsplit("/", 1)[-1], lro))
             gone.append(f"{kind}:{item['name'].rsplit('/', 1)[-1]}")
         return gone
+
+    def _revoke_kept(self, parts: dict[str, Any]) -> list[str]:
+        """Take the account out of the roles it got on things that outlive the stack (the project, others' secrets)."""
+        client, _ = self.rest()
+        gone = []
+        for key, part in parts.items():
+            if part.get("kind") == "iam-binding" and part.get("keep") and isinstance(part.get("policy"), dict):
+                where = iam.PolicyOf(**part["policy"])
+                iam.set_member(client, where, str(part["role"]), str(part["member"]), present=False)
+                gone.append(key)
+        return gone
+
+    def _delete_sql(self, target: GcpTarget) -> list[str]:
+        """Our Cloud SQL instances: deletion protection off, then the delete (databases and users go with them)."""
+        client, project = self.rest()
+        gone = []
+        base = f"/v1/projects/{project}/instances"
+        for item in list(list_all(client, cloudsql.list_instances(target), "items")):
+            if not is_ours(labels_of(item), target.stack):
+                continue
+            iid = str(item["name"])
+            client.send(GcpRequest("PATCH", cloudsql.HOST, f"{base}/{iid}",
+                                   {"settings": {"deletionProtectionEnabled": False}}, (),
+                                   "unprotect Cloud SQL instance", iid, "sql"))
+            client.send(GcpRequest("DELETE", cloudsql.HOST, f"{base}/{iid}", None, (), "delete Cloud SQL instance",
+                                   iid, "sql"))
+            gone.append(f"cloud-sql:{iid}")
+        return gone
+
+    def _delete_buckets(self, target: GcpTarget) -> list[str]:
+        """Our buckets, each emptied (every object generation) first."""
+        client, _ = self.rest()
+        gone = []
+        for item in list(list_all(client, buckets.list_buckets(target), "items")):
+            if not is_ours(labels_of(item), target.stack):
+                continue
+            bid = str(item["name"])
+            for obj in list(list_all(client, buckets.list_objects(bid), "items")):
+                client.send(buckets.delete_object(bid, str(obj["name"]), obj.get("generation")))
+            client.send(GcpRequest("DELETE", buckets.HOST, f"{buckets.BASE}/{bid}", None, (), "delete bucket", bid))
+            gone.append(f"bucket:{bid}")
+        return gone
+
+    def _delete_account(self, target: GcpTarget) -> list[str]:
+        client, _ = self.rest()
+        account = iam.service_account(target)
+        found = client.read(account)
+        if found is None or not is_ours(labels_of(found), target.stack):
+            return []
+        client.send(account.delete)
+        return [f"service-account:{iam.account_id(target.stack)}"]
 
     def _delete_repository(self, target: GcpTarget) -> list[str]:
         client, _ = self.rest()
@@ -379,3 +639,10 @@ def list_all(client: GcpClient, request: GcpRequest, key: str) -> Iterator[dict[
         token = page.get("nextPageToken")
         if not token:
             return
+
+
+def _component_secrets(name: str, comp: Component) -> tuple[str, ...]:
+    """The Secret Manager secrets (without the stack prefix) a component's connection uses."""
+    if comp.kind == "postgres":
+        return (f"{name}-admin", f"{name}-password", f"{name}-url")
+    return (f"{name}-auth", f"{name}-url")
