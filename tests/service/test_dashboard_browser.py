@@ -108,6 +108,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             proc.kill()
             proc.wait(5)
         log.close()
+        from pepperpy.cloud.providers.local.supervisor import Supervisor
+
+        Supervisor(home).shutdown()  # the deployments tab started one in this home
 
 
 @pytest.fixture(scope="module")
