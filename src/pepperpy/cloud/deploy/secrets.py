@@ -247,3 +247,33 @@ def _read_private(path: Path) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+class CloudSecretStore:
+    """What every cloud's secret store (Secrets Manager, Key Vault, Secret Manager) shares on top of its
+    own ``get(name)`` and ``names()``: resolving ``${SECRET:name}`` references and building a redactor."""
+
+    def get(self, name: str) -> str:
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def resolve(self, env: Mapping[str, str]) -> dict[str, str]:
+        """``env`` with every ``${SECRET:name}`` replaced by its value; fails naming the variable and the secret."""
+        values: dict[str, str] = {}
+        for var, value in env.items():
+            ref = secret_name(value)
+            if ref is None:
+                values[var] = value
+                continue
+            try:
+                values[var] = self.get(ref)
+            except NotFoundError as exc:
+                raise NotFoundError(f"environment variable {var}", ref, "secret", suggestions=exc.suggestions,
+                                    hint=exc.hint) from None
+        return values
+
+    def redactor(self, names: list[str] | None = None) -> Redactor:
+        """A :class:`Redactor` for the values of ``names`` (default: every secret this store set)."""
+        return Redactor(self.get(n) for n in (names if names is not None else self.names()))

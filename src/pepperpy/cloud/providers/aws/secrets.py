@@ -12,14 +12,12 @@ tagged is left behind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pepperpy.cloud.catalog.store import closest
-from pepperpy.cloud.deploy.secrets import Redactor, validate_name
+from pepperpy.cloud.deploy.secrets import CloudSecretStore, validate_name
 from pepperpy.cloud.errors import InputError, NotFoundError
 from pepperpy.cloud.providers.aws.resources import MANAGED_BY, _tag_list, is_ours
-from pepperpy.cloud.spec.secrets import secret_name
 
 if TYPE_CHECKING:
     from pepperpy.cloud.providers.aws import AWSProvider
@@ -28,7 +26,7 @@ SECRET_TAG = "pepperpy-cloud:secret"
 _MISSING = {"ResourceNotFoundException"}
 
 
-class AWSSecretStore:
+class AWSSecretStore(CloudSecretStore):
     """Secrets Manager as the provider's secret store; see the module docstring."""
 
     def __init__(self, provider: AWSProvider) -> None:
@@ -82,25 +80,6 @@ class AWSSecretStore:
             raise InputError("secret name", f"{name!r} was not set by pepperpy-cloud; it was left alone",
                              hint="delete it in Secrets Manager yourself if it is yours")
         self.aws.call("secretsmanager", "delete_secret", SecretId=self._id(name), ForceDeleteWithoutRecovery=True)
-
-    def resolve(self, env: Mapping[str, str]) -> dict[str, str]:
-        """``env`` with every ``${SECRET:name}`` replaced by its value; fails naming the variable and the secret."""
-        values: dict[str, str] = {}
-        for var, value in env.items():
-            ref = secret_name(value)
-            if ref is None:
-                values[var] = value
-                continue
-            try:
-                values[var] = self.get(ref)
-            except NotFoundError as exc:
-                raise NotFoundError(f"environment variable {var}", ref, "secret", suggestions=exc.suggestions,
-                                    hint=exc.hint) from None
-        return values
-
-    def redactor(self, names: list[str] | None = None) -> Redactor:
-        """A :class:`Redactor` for the values of ``names`` (default: every secret this tool set)."""
-        return Redactor(self.get(n) for n in (names if names is not None else self.names()))
 
     def _missing(self, name: str) -> NotFoundError:
         known = self.names()

@@ -18,16 +18,14 @@ name cannot be set again until it is recovered (``az keyvault secret recover``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pepperpy.cloud.catalog.store import closest
-from pepperpy.cloud.deploy.secrets import Redactor, validate_name
+from pepperpy.cloud.deploy.secrets import CloudSecretStore, validate_name
 from pepperpy.cloud.errors import InputError, NotFoundError, PepperpyCloudError
 from pepperpy.cloud.providers.azure import foundation, keyvault
 from pepperpy.cloud.providers.azure.arm import ArmClient, ArmRequest, SecretRef
 from pepperpy.cloud.providers.azure.naming import MANAGED_BY, MANAGED_BY_TAG, key_vault, kv_secret
-from pepperpy.cloud.spec.secrets import secret_name
 
 if TYPE_CHECKING:
     from pepperpy.cloud.providers.azure import AzureProvider
@@ -36,7 +34,7 @@ if TYPE_CHECKING:
 SECRET_TAG = "pepperpy-cloud-secret"
 
 
-class AzureSecretStore:
+class AzureSecretStore(CloudSecretStore):
     """Key Vault as the provider's secret store; see the module docstring."""
 
     def __init__(self, provider: AzureProvider) -> None:
@@ -139,25 +137,6 @@ class AzureSecretStore:
                              hint="delete it in Key Vault yourself if it is yours")
         secret = kv_secret(name)
         self.arm().send(self._request("DELETE", f"/secrets/{secret}", None, "delete Key Vault secret", secret))
-
-    def resolve(self, env: Mapping[str, str]) -> dict[str, str]:
-        """``env`` with every ``${SECRET:name}`` replaced by its value; fails naming the variable and the secret."""
-        values: dict[str, str] = {}
-        for var, value in env.items():
-            ref = secret_name(value)
-            if ref is None:
-                values[var] = value
-                continue
-            try:
-                values[var] = self.get(ref)
-            except NotFoundError as exc:
-                raise NotFoundError(f"environment variable {var}", ref, "secret", suggestions=exc.suggestions,
-                                    hint=exc.hint) from None
-        return values
-
-    def redactor(self, names: list[str] | None = None) -> Redactor:
-        """A :class:`Redactor` for the values of ``names`` (default: every secret this tool set)."""
-        return Redactor(self.get(n) for n in (names if names is not None else self.names()))
 
     def _missing(self, name: str) -> NotFoundError:
         return NotFoundError("secret", name, "secret", suggestions=closest(name, self.names()),

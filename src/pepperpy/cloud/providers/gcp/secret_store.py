@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pepperpy.cloud.catalog.store import closest
-from pepperpy.cloud.deploy.secrets import Redactor, validate_name
+from pepperpy.cloud.deploy.secrets import CloudSecretStore, validate_name
 from pepperpy.cloud.errors import InputError, NotFoundError
 from pepperpy.cloud.providers.gcp.rest import GcpClient, GcpRequest, labels_of
 from pepperpy.cloud.providers.gcp.secret_manager import HOST
 from pepperpy.cloud.render.terraform_common import MANAGED_BY
-from pepperpy.cloud.spec.secrets import secret_name
 
 if TYPE_CHECKING:
     from pepperpy.cloud.providers.gcp import GCPProvider
@@ -33,7 +32,7 @@ LABELS = {"managed-by": MANAGED_BY, ROLE_LABEL: ROLE}
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
-class GCPSecretStore:
+class GCPSecretStore(CloudSecretStore):
     """Secret Manager as the provider's secret store; see the module docstring."""
 
     def __init__(self, provider: GCPProvider) -> None:
@@ -121,25 +120,6 @@ class GCPSecretStore:
             raise InputError("secret name", f"{name!r} was not set by pepperpy-cloud; it was left alone",
                              hint="delete it in Secret Manager yourself if it is yours")
         self.rest()[0].send(GcpRequest("DELETE", HOST, f"{self._base()}/{sid}", None, (), "delete secret", sid))
-
-    def resolve(self, env: Mapping[str, str]) -> dict[str, str]:
-        """``env`` with every ``${SECRET:name}`` replaced by its value; fails naming the variable and the secret."""
-        values: dict[str, str] = {}
-        for var, value in env.items():
-            ref = secret_name(value)
-            if ref is None:
-                values[var] = value
-                continue
-            try:
-                values[var] = self.get(ref)
-            except NotFoundError as exc:
-                raise NotFoundError(f"environment variable {var}", ref, "secret", suggestions=exc.suggestions,
-                                    hint=exc.hint) from None
-        return values
-
-    def redactor(self, names: list[str] | None = None) -> Redactor:
-        """A :class:`Redactor` for the values of ``names`` (default: every secret this store set)."""
-        return Redactor(self.get(n) for n in (names if names is not None else self.names()))
 
     def _missing(self, name: str) -> NotFoundError:
         return NotFoundError("secret", name, "secret", suggestions=closest(name, self.names()),
