@@ -18,8 +18,6 @@ client resolves only while sending.
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -33,11 +31,11 @@ from pepperpy.cloud.providers.azure.auth import sdk
 from pepperpy.cloud.providers.azure.errors import error_code, status_code
 from pepperpy.cloud.providers.azure.naming import is_ours
 from pepperpy.cloud.providers.base import CloudProvider, Secret
+from pepperpy.cloud.providers.http_retry import retry_delay, send_with_retries
 from pepperpy.cloud.resources.models import ResourceError
 
 MANAGEMENT = "management.azure.com"
 SCOPES = {MANAGEMENT: "https://management.azure.com/.default", "vault": "https://vault.azure.net/.default"}
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TERMINAL = {"succeeded", "failed", "canceled", "cancelled"}
 API_RESOURCES = "2024-03-01"
 ARM_ENDPOINT_ENV = "PEPPERPY_AZURE_ARM_ENDPOINT"
@@ -288,33 +286,13 @@ class ArmClient:
                              hint="fix: check tenant_id, client_id and client_secret, or run 'az login'") from None
 
     def wait_for(self, response: httpx.Response, attempt: int) -> float:
-        """Seconds to wait before retrying: ``Retry-After`` (seconds or HTTP date) if given, else 2^attempt backoff."""
-        header = response.headers.get("Retry-After")
-        if header:
-            with contextlib.suppress(ValueError):
-                return min(max(float(header), 0.0), self.max_wait)
-            with contextlib.suppress(TypeError, ValueError):
-                when = email.utils.parsedate_to_datetime(header).timestamp()
-                return min(max(when - time.time(), 0.0), self.max_wait)
-        return min(self.retry_backoff * 2**attempt, self.max_wait)
+        """Seconds before retrying: ``Retry-After`` (seconds or HTTP date) if given, else 2^attempt backoff."""
+        return retry_delay(response, attempt, self.retry_backoff, self.max_wait)
 
     def _send(self, request: ArmRequest, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
         """One logical call, retried on throttling, 5xx and dropped connections."""
-        for attempt in range(self.max_retries + 1):
-            headers = {"Authorization": f"Bearer {self._token(request)}", "Accept": "application/json"}
-            self.calls.append((method, httpx.URL(url).path))
-            try:
-                response = self.http.request(method, url, json=body, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt < self.max_retries:
-                    self.sleep(min(self.retry_backoff * 2**attempt, self.max_wait))
-                    continue
-                raise arm_error(exc, request, self.source, self.region) from None
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                self.sleep(self.wait_for(response, attempt))
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        return send_with_retries(self, method, url, body, lambda: self._token(request),
+                                 lambda exc: arm_error(exc, request, self.source, self.region))
 
     def _raise(self, response: httpx.Response, request: ArmRequest) -> None:
         code, target = _error_fields(response)

@@ -18,8 +18,6 @@ resolved only while sending.
 from __future__ import annotations
 
 import base64
-import contextlib
-import email.utils
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -32,10 +30,10 @@ from pepperpy.cloud.errors import InputError, PepperpyCloudError
 from pepperpy.cloud.providers.base import CloudProvider
 from pepperpy.cloud.providers.gcp.auth import sdk
 from pepperpy.cloud.providers.gcp.naming import is_ours
+from pepperpy.cloud.providers.http_retry import retry_delay, send_with_retries
 from pepperpy.cloud.resources.models import ResourceError
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RPC_CODES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
              6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
              10: "ABORTED", 13: "INTERNAL", 14: "UNAVAILABLE", 16: "UNAUTHENTICATED"}
@@ -328,31 +326,12 @@ class GcpClient:
 
     def wait_for(self, response: httpx.Response, attempt: int) -> float:
         """Seconds before retrying: ``Retry-After`` (seconds or HTTP date) if given, else 2^attempt backoff."""
-        header = response.headers.get("Retry-After")
-        if header:
-            with contextlib.suppress(ValueError):
-                return min(max(float(header), 0.0), self.max_wait)
-            with contextlib.suppress(TypeError, ValueError):
-                when = email.utils.parsedate_to_datetime(header).timestamp()
-                return min(max(when - time.time(), 0.0), self.max_wait)
-        return min(self.retry_backoff * 2**attempt, self.max_wait)
+        return retry_delay(response, attempt, self.retry_backoff, self.max_wait)
 
     def _send(self, request: GcpRequest, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
-        for attempt in range(self.max_retries + 1):
-            headers = {"Authorization": f"Bearer {self._token(request)}", "Accept": "application/json"}
-            self.calls.append((method, httpx.URL(url).path))
-            try:
-                response = self.http.request(method, url, json=body, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt < self.max_retries:
-                    self.sleep(min(self.retry_backoff * 2**attempt, self.max_wait))
-                    continue
-                raise gcp_error(exc, request, self.source, self.region) from None
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                self.sleep(self.wait_for(response, attempt))
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One logical call, retried on throttling, 5xx and dropped connections."""
+        return send_with_retries(self, method, url, body, lambda: self._token(request),
+                                 lambda exc: gcp_error(exc, request, self.source, self.region))
 
     def _raise(self, status: int, data: dict[str, Any] | None, request: GcpRequest) -> None:
         code, reason = _error_fields(data)
